@@ -1,0 +1,19 @@
+"""banditcurr: bandit curriculum schedulers for RL post-training of LLMs.
+
+    import banditcurr as bc
+    s = bc.make("dump-ucb", n_arms=12, seed=0)
+    arms = s.sample(128)          # which arm each batch slot draws from
+    s.update(arms, rewards)       # rewards: (128, G) rollout rewards
+    s.probs()                     # current sampling distribution
+
+The core imports numpy, scipy and numba only.
+"""
+
+from ._registry import REGISTRY, available, make
+from .base import Scheduler
+from .dump_ucb import DumpUCB
+from .uniform import Uniform
+
+__version__ = "0.1.0"
+
+__all__ = ["DumpUCB", "REGISTRY", "Scheduler", "Uniform", "available", "make", "__version__"]

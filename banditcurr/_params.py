@@ -1,0 +1,77 @@
+"""Declared hyperparameters: validation with errors people can act on.
+
+Each scheduler lists its hyperparameters as ``Param`` objects. They check a value,
+explain a bad one ("The 'window' parameter of DumpUCB must be an int >= 1. Got 0
+instead."), and pack it into the float64 array that the kernels read.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: name, default, type and allowed range or choices.
+
+    ``kind`` is "float", "int", "bool" or "choice". Ranges are closed unless
+    ``low_open``/``high_open``. ``none_means`` lets None stand for a packed value
+    (e.g. "no pool" packed as 0). ``doc`` is the one-line help shown in docs and CLIs.
+    """
+
+    name: str
+    default: object
+    kind: str = "float"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    none_means: float | None = None
+    doc: str = ""
+
+    def _allowed(self):
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        noun = {"float": "a float", "int": "an int", "bool": "a bool"}[self.kind]
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        text = noun + (" " + " and ".join(bounds) if bounds else "")
+        if self.none_means is not None:
+            text += " or None"
+        return text
+
+    def check(self, owner, value):
+        """Return ``value`` packed as a float; raise a clear error if it is invalid."""
+        if value is None and self.none_means is not None:
+            return float(self.none_means)
+        problem = f"The {self.name!r} parameter of {owner} must be {self._allowed()}. Got {value!r} instead."
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(problem)
+            return float(self.choices.index(value))
+        if self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(problem)
+            return float(value)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(problem)
+        if self.kind == "int" and not (isinstance(value, (int, np.integer)) or float(value).is_integer()):
+            raise TypeError(problem)
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(problem)
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise ValueError(problem)
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            raise ValueError(problem)
+        return value
+
+
+def pack_params(owner, params, values):
+    """Validate ``values`` (a dict name -> value) against ``params``; return float64 array."""
+    return np.array([p.check(owner, values[p.name]) for p in params], dtype=np.float64)

@@ -1,0 +1,32 @@
+"""The registry: scheduler names -> (class, preset hyperparameters).
+
+A scheduler is one module plus one line here. ``make`` and ``available`` read it.
+"""
+
+import difflib
+
+from .dump_ucb import DumpUCB
+from .uniform import Uniform
+
+REGISTRY = {
+    "uniform": (Uniform, {}),
+    "dump-ucb": (DumpUCB, {}),
+}
+
+
+def available():
+    """Names of all registered schedulers, sorted."""
+    return sorted(REGISTRY)
+
+
+def make(name, n_arms, seed=None, **hyperparameters):
+    """Create the scheduler registered as ``name`` over ``n_arms`` arms.
+
+    ``hyperparameters`` override the preset's. Example: ``make("dump-ucb", 12, seed=0)``.
+    """
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(str(name), REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown scheduler {name!r}.{hint} Known schedulers: {', '.join(available())}.")
+    cls, preset = REGISTRY[name]
+    return cls(n_arms, seed=seed, **{**preset, **hyperparameters})

@@ -1,0 +1,200 @@
+"""The scheduler contract: one thin class over a module of Numba kernels.
+
+A scheduler's learned state is two flat arrays, ``f`` (float64) and ``i`` (int64),
+plus a random stream ``rng`` (uint64[4]). Its module names the fields those arrays
+hold and provides five kernels with one signature for every scheduler, so the
+simulator can call any of them from its own compiled loop:
+
+    sizes(params, n_arms) -> (n_float, n_int)
+    views(params, n_arms, f, i) -> tuple of named views into f and i (FIELDS order)
+    init(params, n_arms, f, i)
+    update(params, n_arms, f, i, arms, rewards, offsets)
+    sample(params, n_arms, f, i, rng, out)          # out: int64 (batch_size,)
+    probs(params, n_arms, f, i, out)                # out: float64 (n_arms,)
+
+``params`` is the float64 array packed from the declared hyperparameters. Kernels never
+validate: this class validates every call first, so a rejected call changes no state.
+
+Sampling rule shared by all: a batch larger than ``n_arms`` (distribution level) makes
+each slot its own draw, with replacement; otherwise (prompt level) a batch holds
+distinct arms.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from ._feedback import regular_offsets
+from ._params import Param, pack_params
+from ._rng import STATE_SIZE, seed_state
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The compiled functions and field names of one scheduler (see module doc)."""
+
+    fields: tuple
+    sizes: Callable
+    views: Callable
+    init: Callable
+    update: Callable
+    sample: Callable
+    probs: Callable
+
+
+def _as_int(name, value, low=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
+    if value < low:
+        raise ValueError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
+    return int(value)
+
+
+class Scheduler:
+    """Base of every scheduler: validation, state and the public verbs.
+
+    Subclasses set ``name`` (registry name), ``kernels`` and ``params`` (a tuple of
+    :class:`Param`); the formula lives in the subclass docstring.
+    """
+
+    name: ClassVar[str] = ""
+    kernels: ClassVar[Kernels]
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: True if update(a+b) == update(a); update(b) for any split of a feedback batch.
+    batch_split_invariant: ClassVar[bool] = True
+
+    def __init__(self, n_arms, *, seed=None, **hyperparameters):
+        self.n_arms = _as_int("n_arms", n_arms)
+        known = {p.name: p.default for p in self.params}
+        unknown = sorted(set(hyperparameters) - set(known))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown hyperparameter(s) {unknown}. "
+                f"Valid ones: {sorted(known) or 'none'}."
+            )
+        known.update(hyperparameters)
+        self.hyperparameters = known
+        self._params = pack_params(type(self).__name__, self.params, known)
+        self._check_hyperparameters()
+        n_float, n_int = self.kernels.sizes(self._params, self.n_arms)
+        self._f = np.zeros(n_float, dtype=np.float64)
+        self._i = np.zeros(n_int, dtype=np.int64)
+        self.kernels.init(self._params, self.n_arms, self._f, self._i)
+        self._rng = seed_state(seed)
+
+    def _check_hyperparameters(self):
+        """Cross-parameter checks a subclass needs (raise ValueError); none by default."""
+
+    def __repr__(self):
+        changed = {k: v for k, v in self.hyperparameters.items()
+                   if v != next(p.default for p in self.params if p.name == k)}
+        extra = "".join(f", {k}={v!r}" for k, v in changed.items())
+        return f"{type(self).__name__}(n_arms={self.n_arms}{extra})"
+
+    # -- the public verbs ---------------------------------------------------------
+
+    def sample(self, batch_size):
+        """Return ``batch_size`` arm ids (np.int64) to train on next."""
+        batch_size = _as_int("batch_size", batch_size)
+        out = np.empty(batch_size, dtype=np.int64)
+        self.kernels.sample(self._params, self.n_arms, self._f, self._i, self._rng, out)
+        return out
+
+    def update(self, arms, rewards, offsets=None):
+        """Feed back the rollout rewards of the pulled arms.
+
+        ``rewards`` is a (B, G) float array (G rollouts for each of the B entries of
+        ``arms``), or a flat array of all rollouts with ``offsets`` (int, B + 1):
+        group b is ``rewards[offsets[b]:offsets[b + 1]]`` (variable group sizes).
+        """
+        arms, rewards, offsets = self._check_feedback(arms, rewards, offsets)
+        self.kernels.update(self._params, self.n_arms, self._f, self._i, arms, rewards, offsets)
+
+    def probs(self):
+        """The current sampling distribution over arms: float64 (n_arms,), sums to 1."""
+        out = np.empty(self.n_arms, dtype=np.float64)
+        self.kernels.probs(self._params, self.n_arms, self._f, self._i, out)
+        return out
+
+    def state_dict(self):
+        """A plain dict of copies: every learned array by name, the random stream,
+        and the hyperparameters. ``load_state_dict`` restores it exactly."""
+        views = self.kernels.views(self._params, self.n_arms, self._f, self._i)
+        state = {name: np.array(view, copy=True) for name, view in zip(self.kernels.fields, views)}
+        state["rng"] = self._rng.copy()
+        state["scheduler"] = self.name
+        state["n_arms"] = self.n_arms
+        state["hyperparameters"] = dict(self.hyperparameters)
+        return state
+
+    def load_state_dict(self, state):
+        """Restore a ``state_dict`` of a scheduler of the same name, size and
+        hyperparameters; checked whole before anything is written."""
+        if not isinstance(state, dict):
+            raise TypeError(f"The 'state' argument must be a dict from state_dict(). Got {type(state).__name__}.")
+        expected = {"scheduler": self.name, "n_arms": self.n_arms, "hyperparameters": self.hyperparameters}
+        for key, value in expected.items():
+            if key not in state:
+                raise ValueError(f"The state dict has no {key!r} entry: was it made by state_dict()?")
+            if state[key] != value:
+                raise ValueError(
+                    f"The state dict is for {key}={state[key]!r}, but this scheduler has {key}={value!r}. "
+                    f"Create the scheduler with the same settings before loading."
+                )
+        views = self.kernels.views(self._params, self.n_arms, self._f, self._i)
+        new = {}
+        for name, view in zip(self.kernels.fields + ("rng",), views + (self._rng,)):
+            if name not in state:
+                raise ValueError(f"The state dict lacks the array {name!r}.")
+            array = np.asarray(state[name])
+            if array.shape != view.shape:
+                raise ValueError(f"The state array {name!r} has shape {array.shape}; expected {view.shape}.")
+            new[name] = array.astype(view.dtype, copy=False)
+        for name, view in zip(self.kernels.fields + ("rng",), views + (self._rng,)):
+            view[...] = new[name]
+
+    # -- input validation ---------------------------------------------------------
+
+    def _check_feedback(self, arms, rewards, offsets):
+        arms = np.asarray(arms)
+        if arms.ndim != 1:
+            raise ValueError(f"The 'arms' argument must be 1-D. Got shape {arms.shape}.")
+        if arms.size == 0:
+            raise ValueError("The 'arms' argument is empty: update needs at least one group of rewards.")
+        if not np.issubdtype(arms.dtype, np.integer):
+            raise TypeError(f"The 'arms' argument must hold integer arm ids. Got dtype {arms.dtype}.")
+        low, high = arms.min(), arms.max()
+        if low < 0 or high >= self.n_arms:
+            bad = low if low < 0 else high
+            raise ValueError(f"The 'arms' argument holds arm id {bad}, outside 0..{self.n_arms - 1}.")
+        rewards = np.asarray(rewards)
+        if not (np.issubdtype(rewards.dtype, np.number) or rewards.dtype == bool):
+            raise TypeError(f"The 'rewards' argument must be numeric. Got dtype {rewards.dtype}.")
+        if offsets is None:
+            if rewards.ndim != 2 or rewards.shape[0] != arms.shape[0] or rewards.shape[1] == 0:
+                raise ValueError(
+                    f"The 'rewards' argument must have shape (len(arms), G) = ({arms.shape[0]}, G >= 1). "
+                    f"Got shape {rewards.shape}. For groups of different sizes pass flat rewards and 'offsets'."
+                )
+            offsets = regular_offsets(arms.shape[0], rewards.shape[1])
+            rewards = rewards.reshape(-1)
+        else:
+            offsets = np.asarray(offsets)
+            if rewards.ndim != 1:
+                raise ValueError(f"With 'offsets', 'rewards' must be flat (1-D). Got shape {rewards.shape}.")
+            if offsets.shape != (arms.shape[0] + 1,) or not np.issubdtype(offsets.dtype, np.integer):
+                raise ValueError(
+                    f"The 'offsets' argument must be integers of shape (len(arms) + 1,) = ({arms.shape[0] + 1},). "
+                    f"Got shape {offsets.shape}, dtype {offsets.dtype}."
+                )
+            if offsets[0] != 0 or offsets[-1] != rewards.shape[0] or np.any(np.diff(offsets) < 1):
+                raise ValueError(
+                    "The 'offsets' argument must start at 0, end at len(rewards) "
+                    f"({rewards.shape[0]}) and increase strictly (no empty group). Got {offsets.tolist()[:8]}..."
+                )
+        rewards = np.ascontiguousarray(rewards, dtype=np.float64)
+        if not np.all(np.isfinite(rewards)):
+            where = int(np.flatnonzero(~np.isfinite(rewards))[0])
+            raise ValueError(f"The 'rewards' argument holds a non-finite value ({rewards[where]}) at flat index {where}.")
+        return np.ascontiguousarray(arms, dtype=np.int64), rewards, np.ascontiguousarray(offsets, dtype=np.int64)

@@ -1,0 +1,1 @@
+"""banditcurr.sims: synthetic GRPO learners for offline scheduler studies."""

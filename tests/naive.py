@@ -1,0 +1,153 @@
+"""Plain NumPy/Python twins of every kernel: slow, obvious, importing nothing from
+banditcurr's kernels. Each test compares a kernel with its twin here.
+"""
+
+import math
+
+import numpy as np
+
+MASK64 = (1 << 64) - 1
+
+
+class Xoshiro:
+    """xoshiro256** over Python ints, with the same derived draws as banditcurr._rng."""
+
+    def __init__(self, state):
+        self.s = [int(x) for x in state]
+
+    def state(self):
+        return np.array(self.s, dtype=np.uint64)
+
+    def next_u64(self):
+        s = self.s
+        rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & MASK64
+        result = (rotl((s[1] * 5) & MASK64, 7) * 9) & MASK64
+        t = (s[1] << 17) & MASK64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def uniform(self):
+        return (self.next_u64() >> 11) * (1.0 / 9007199254740992.0)
+
+    def randint(self, n):
+        threshold = ((1 << 64) - n) % n
+        r = self.next_u64()
+        while r < threshold:
+            r = self.next_u64()
+        return r % n
+
+    def normal(self):
+        u1 = 1.0 - self.uniform()
+        u2 = self.uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+    def gamma(self, shape):
+        if shape < 1.0:
+            u = 1.0 - self.uniform()
+            return self.gamma(shape + 1.0) * u ** (1.0 / shape)
+        d = shape - 1.0 / 3.0
+        c = 1.0 / math.sqrt(9.0 * d)
+        while True:
+            x = self.normal()
+            v = 1.0 + c * x
+            if v <= 0.0:
+                continue
+            v = v ** 3
+            u = 1.0 - self.uniform()
+            if math.log(u) < 0.5 * x * x + d - d * v + d * math.log(v):
+                return d * v
+
+    def beta(self, a, b):
+        x, y = self.gamma(a), self.gamma(b)
+        return x / (x + y)
+
+    def sample_distinct(self, n, m):
+        """Same algorithm and draws as banditcurr._rng.sample_distinct."""
+        if 2 * m > n:
+            pool = list(range(n))
+            for j in range(m):
+                r = j + self.randint(n - j)
+                pool[j], pool[r] = pool[r], pool[j]
+            return pool[:m]
+        chosen, out = set(), []
+        while len(out) < m:
+            x = self.randint(n)
+            if x not in chosen:
+                chosen.add(x)
+                out.append(x)
+        return out
+
+
+# -- shared sampling ---------------------------------------------------------------
+
+def sample_from_probs(rng, p, batch):
+    """With replacement by inverse CDF if batch > K; else Efraimidis-Spirakis top-B."""
+    if batch > len(p):
+        cumulative = np.cumsum(p)
+        return np.array([np.searchsorted(cumulative, rng.uniform() * cumulative[-1], side="right")
+                         for _ in range(batch)])
+    keys = np.array([math.log(1.0 - rng.uniform()) / pk if pk > 0 else -np.inf for pk in p])
+    return np.argsort(-keys, kind="mergesort")[:batch]
+
+
+def sample_uniform(rng, n_arms, batch):
+    if batch > n_arms:
+        return np.array([int(rng.uniform() * n_arms) for _ in range(batch)])
+    return np.array(rng.sample_distinct(n_arms, batch))
+
+
+def softmax(x, temperature):
+    z = np.exp((x - x.max()) / temperature)
+    return z / z.sum()
+
+
+def groups(rewards, offsets):
+    return [np.asarray(rewards[offsets[g]:offsets[g + 1]], dtype=float) for g in range(len(offsets) - 1)]
+
+
+def abs_advantages(group):
+    std = group.std(ddof=1) if len(group) > 1 else 0.0
+    return np.abs(group - group.mean()) / (std + 1e-6)
+
+
+# -- schedulers --------------------------------------------------------------------
+
+class NaiveDumpUCB:
+    """DUMP as written in DESIGN.md, with Python lists as FIFO windows."""
+
+    def __init__(self, n_arms, c=1.0, temperature=0.1, window=300, window_unit="responses",
+                 count_discount=1.0, count_window=None, uniform_mix=0.0):
+        self.k, self.c, self.tau, self.w = n_arms, c, temperature, window
+        self.unit, self.gamma, self.eps = window_unit, count_discount, uniform_mix
+        self.windows = [[] for _ in range(n_arms)]
+        self.counts = np.zeros(n_arms)
+        self.count_window = count_window
+        self.recent = []  # (arm, size) of the last count_window groups
+
+    def update(self, arms, rewards, offsets):
+        self.counts *= self.gamma
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            adv = abs_advantages(group)
+            values = [adv.mean()] if self.unit == "groups" else list(adv)
+            self.windows[arm] = (self.windows[arm] + values)[-self.w:]
+            self.counts[arm] += len(group)
+            if self.count_window:
+                self.recent.append((arm, len(group)))
+                if len(self.recent) > self.count_window:
+                    old_arm, old_size = self.recent.pop(0)
+                    self.counts[old_arm] -= old_size
+
+    def probs(self):
+        n_total = max(1.0, self.counts.sum())
+        mu = np.array([np.mean(w) if w else 0.0 for w in self.windows])
+        ucb = mu + self.c * np.sqrt(2 * np.log(n_total + 1) / (self.counts + 1))
+        p = softmax(ucb, self.tau)
+        return (1 - self.eps) * p + self.eps / self.k
+
+    def sample(self, rng, batch):
+        return sample_from_probs(rng, self.probs(), batch)
