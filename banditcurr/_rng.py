@@ -121,12 +121,27 @@ def beta(s, a, b):
     return x / (x + y)
 
 
+_LINEAR_SEARCH_MAX = 64  # up to this many arms a branch-free count beats bisection
+
+
 @jit
 def categorical(s, cumulative):
     """An index i drawn with probability proportional to the i-th increment of the
-    non-decreasing array ``cumulative`` (a cumsum of weights; last entry > 0)."""
-    u = uniform(s) * cumulative[cumulative.shape[0] - 1]
-    return np.int64(np.searchsorted(cumulative, u, side="right"))
+    non-decreasing array ``cumulative`` (a cumsum of weights; last entry > 0).
+
+    i = #{j : cumulative[j] <= u} with u = uniform * cumulative[-1], i.e.
+    ``searchsorted(cumulative, u, side="right")``, so zero-weight arms are never drawn;
+    clamped to the last index for the case where rounding makes u = cumulative[-1].
+    """
+    n = cumulative.shape[0]
+    u = uniform(s) * cumulative[n - 1]
+    if n <= _LINEAR_SEARCH_MAX:
+        index = 0
+        for j in range(n):
+            index += np.int64(cumulative[j] <= u)
+    else:
+        index = np.int64(np.searchsorted(cumulative, u, side="right"))
+    return min(index, n - 1)
 
 
 @jit

@@ -25,9 +25,9 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from ._feedback import regular_offsets
+from ._checks import OffsetCache, check_feedback
 from ._params import Param, pack_params
-from ._rng import STATE_SIZE, seed_state
+from ._rng import seed_state
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Kernels:
 
 
 def _as_int(name, value, low=1):
+    if type(value) is int and value >= low:  # the common case, checked first
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
     if value < low:
@@ -82,6 +84,7 @@ class Scheduler:
         self._i = np.zeros(n_int, dtype=np.int64)
         self.kernels.init(self._params, self.n_arms, self._f, self._i)
         self._rng = seed_state(seed)
+        self._offsets = OffsetCache()
 
     def _check_hyperparameters(self):
         """Cross-parameter checks a subclass needs (raise ValueError); none by default."""
@@ -157,44 +160,6 @@ class Scheduler:
     # -- input validation ---------------------------------------------------------
 
     def _check_feedback(self, arms, rewards, offsets):
-        arms = np.asarray(arms)
-        if arms.ndim != 1:
-            raise ValueError(f"The 'arms' argument must be 1-D. Got shape {arms.shape}.")
-        if arms.size == 0:
-            raise ValueError("The 'arms' argument is empty: update needs at least one group of rewards.")
-        if not np.issubdtype(arms.dtype, np.integer):
-            raise TypeError(f"The 'arms' argument must hold integer arm ids. Got dtype {arms.dtype}.")
-        low, high = arms.min(), arms.max()
-        if low < 0 or high >= self.n_arms:
-            bad = low if low < 0 else high
-            raise ValueError(f"The 'arms' argument holds arm id {bad}, outside 0..{self.n_arms - 1}.")
-        rewards = np.asarray(rewards)
-        if not (np.issubdtype(rewards.dtype, np.number) or rewards.dtype == bool):
-            raise TypeError(f"The 'rewards' argument must be numeric. Got dtype {rewards.dtype}.")
-        if offsets is None:
-            if rewards.ndim != 2 or rewards.shape[0] != arms.shape[0] or rewards.shape[1] == 0:
-                raise ValueError(
-                    f"The 'rewards' argument must have shape (len(arms), G) = ({arms.shape[0]}, G >= 1). "
-                    f"Got shape {rewards.shape}. For groups of different sizes pass flat rewards and 'offsets'."
-                )
-            offsets = regular_offsets(arms.shape[0], rewards.shape[1])
-            rewards = rewards.reshape(-1)
-        else:
-            offsets = np.asarray(offsets)
-            if rewards.ndim != 1:
-                raise ValueError(f"With 'offsets', 'rewards' must be flat (1-D). Got shape {rewards.shape}.")
-            if offsets.shape != (arms.shape[0] + 1,) or not np.issubdtype(offsets.dtype, np.integer):
-                raise ValueError(
-                    f"The 'offsets' argument must be integers of shape (len(arms) + 1,) = ({arms.shape[0] + 1},). "
-                    f"Got shape {offsets.shape}, dtype {offsets.dtype}."
-                )
-            if offsets[0] != 0 or offsets[-1] != rewards.shape[0] or np.any(np.diff(offsets) < 1):
-                raise ValueError(
-                    "The 'offsets' argument must start at 0, end at len(rewards) "
-                    f"({rewards.shape[0]}) and increase strictly (no empty group). Got {offsets.tolist()[:8]}..."
-                )
-        rewards = np.ascontiguousarray(rewards, dtype=np.float64)
-        if not np.all(np.isfinite(rewards)):
-            where = int(np.flatnonzero(~np.isfinite(rewards))[0])
-            raise ValueError(f"The 'rewards' argument holds a non-finite value ({rewards[where]}) at flat index {where}.")
-        return np.ascontiguousarray(arms, dtype=np.int64), rewards, np.ascontiguousarray(offsets, dtype=np.int64)
+        """Validate feedback (see ``update``); return (arms, rewards, offsets) as the
+        kernels take them: int64 (B,), float64 flat, int64 (B + 1,)."""
+        return check_feedback(self.n_arms, arms, rewards, offsets, self._offsets)

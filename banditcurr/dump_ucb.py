@@ -54,16 +54,19 @@ def _init(params, n_arms, f, i):
 
 
 @jit
-def _push(values, total, head, fill, arm, x):
-    """Append x to arm's FIFO window, evicting the oldest entry when full."""
-    w = values.shape[1]
-    if fill[arm] == w:
-        total[arm] -= values[arm, head[arm]]
+def _append(ring, slot, filled, running, x):
+    """Append x to a FIFO ring (evicting the oldest entry when full); return the
+    ring's new (slot, filled, running sum)."""
+    if filled == ring.shape[0]:
+        running -= ring[slot]
     else:
-        fill[arm] += 1
-    values[arm, head[arm]] = x
-    total[arm] += x
-    head[arm] = (head[arm] + 1) % w
+        filled += 1
+    ring[slot] = x
+    running += x
+    slot += 1
+    if slot == ring.shape[0]:
+        slot = 0
+    return slot, filled, running
 
 
 @jit
@@ -77,23 +80,28 @@ def _update(params, n_arms, f, i, arms, rewards, offsets):
     for g in range(arms.shape[0]):
         arm = arms[g]
         start, stop = offsets[g], offsets[g + 1]
+        ring = values[arm]  # the arm's window; its cursor lives in locals for the group
+        slot, filled, running = head[arm], fill[arm], total[arm]
         if params[_WINDOW_UNIT] == _UNIT_GROUPS:
-            _push(values, total, head, fill, arm, mean_abs_advantage(rewards, start, stop))
+            x = mean_abs_advantage(rewards, start, stop)
+            slot, filled, running = _append(ring, slot, filled, running, x)
         else:
             mean = group_mean(rewards, start, stop)
             std = group_std(rewards, start, stop, mean)
             for j in range(start, stop):
-                _push(values, total, head, fill, arm, abs_advantage(rewards, j, mean, std))
+                x = abs_advantage(rewards, j, mean, std)
+                slot, filled, running = _append(ring, slot, filled, running, x)
+        head[arm], fill[arm], total[arm] = slot, filled, running
         counts[arm] += stop - start
         if n_recent > 0:  # sliding-window counts: forget the group that falls out
-            slot = cursor[0]
+            oldest = cursor[0]
             if cursor[1] == n_recent:
-                counts[recent_arms[slot]] -= recent_sizes[slot]
+                counts[recent_arms[oldest]] -= recent_sizes[oldest]
             else:
                 cursor[1] += 1
-            recent_arms[slot] = arm
-            recent_sizes[slot] = stop - start
-            cursor[0] = (slot + 1) % n_recent
+            recent_arms[oldest] = arm
+            recent_sizes[oldest] = stop - start
+            cursor[0] = (oldest + 1) % n_recent
 
 
 @jit
