@@ -53,6 +53,32 @@ def _as_int(name, value, low=1):
     return int(value)
 
 
+def _same(a, b):
+    """Equality for state-dict entries that never raises on numpy values."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _state_array(name, state, view):
+    """state[name] as an array shaped and typed like ``view``, or a clear error."""
+    if name not in state:
+        raise ValueError(f"The 'state' dict lacks the array {name!r}.")
+    try:
+        array = np.asarray(state[name])
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"The 'state' entry {name!r} is not an array: {error}") from None
+    if array.shape != view.shape:
+        raise ValueError(f"The 'state' array {name!r} has shape {array.shape}; expected {view.shape}.")
+    converted = array.astype(view.dtype, copy=True) if array.dtype.kind in "biuf" else None
+    integers = array.dtype.kind in "iu" and view.dtype.kind in "iu"
+    if converted is None or not (np.can_cast(array.dtype, view.dtype, casting="same_kind")
+                                 or integers and np.array_equal(converted, array)):
+        raise TypeError(f"The 'state' array {name!r} has dtype {array.dtype}; expected {view.dtype}.")
+    return converted
+
+
 class Scheduler:
     """Base of every scheduler: validation, state and the public verbs.
 
@@ -65,6 +91,11 @@ class Scheduler:
     params: ClassVar[tuple[Param, ...]] = ()
     #: True if update(a+b) == update(a); update(b) for any split of a feedback batch.
     batch_split_invariant: ClassVar[bool] = True
+    #: True if, when batch_size > n_arms, every slot of sample() is an independent
+    #: draw from probs(); False where probs() only describes the selection.
+    exact_probs: ClassVar[bool] = True
+    #: True if relabelling the arms relabels probs() alike (no ties broken by arm id).
+    permutation_equivariant: ClassVar[bool] = True
 
     def __init__(self, n_arms, *, seed=None, **hyperparameters):
         self.n_arms = _as_int("n_arms", n_arms)
@@ -139,23 +170,29 @@ class Scheduler:
         expected = {"scheduler": self.name, "n_arms": self.n_arms, "hyperparameters": self.hyperparameters}
         for key, value in expected.items():
             if key not in state:
-                raise ValueError(f"The state dict has no {key!r} entry: was it made by state_dict()?")
-            if state[key] != value:
+                raise ValueError(f"The 'state' dict has no {key!r} entry: was it made by state_dict()?")
+            if not _same(state[key], value):
                 raise ValueError(
-                    f"The state dict is for {key}={state[key]!r}, but this scheduler has {key}={value!r}. "
+                    f"The 'state' dict is for {key}={state[key]!r}, but this scheduler has {key}={value!r}. "
                     f"Create the scheduler with the same settings before loading."
                 )
         views = self.kernels.views(self._params, self.n_arms, self._f, self._i)
+        names = self.kernels.fields + ("rng",)
+        extra = sorted(set(state) - set(names) - set(expected))
+        if extra:
+            raise ValueError(f"The 'state' dict has unexpected entries {extra}; {self.name} state holds {list(names)}.")
         new = {}
-        for name, view in zip(self.kernels.fields + ("rng",), views + (self._rng,)):
-            if name not in state:
-                raise ValueError(f"The state dict lacks the array {name!r}.")
-            array = np.asarray(state[name])
-            if array.shape != view.shape:
-                raise ValueError(f"The state array {name!r} has shape {array.shape}; expected {view.shape}.")
-            new[name] = array.astype(view.dtype, copy=False)
-        for name, view in zip(self.kernels.fields + ("rng",), views + (self._rng,)):
+        for name, view in zip(names, views + (self._rng,)):
+            new[name] = _state_array(name, state, view)
+        if not new["rng"].any():
+            raise ValueError("The 'state' array 'rng' is all zeros, which is not a valid xoshiro256** state.")
+        self._check_state(new)
+        for name, view in zip(names, views + (self._rng,)):
             view[...] = new[name]
+
+    def _check_state(self, arrays):
+        """Check loaded arrays (name -> array of the right shape and dtype) for the
+        invariants the kernels rely on; raise ValueError. Nothing to check by default."""
 
     # -- input validation ---------------------------------------------------------
 

@@ -165,6 +165,25 @@ class DumpUCB(Scheduler):
               doc="eps in p <- (1 - eps) p + eps / K"),
     )
 
+    def _check_state(self, arrays):
+        """The kernels index rings with these cursors: refuse any out of range."""
+        window, n_arms = self.hyperparameters["window"], self.n_arms
+        head, fill = arrays["window_head"], arrays["window_fill"]
+        n_recent = arrays["recent_arms"].shape[0]
+        cursor_head, cursor_fill = arrays["recent_cursor"]
+        recent = arrays["recent_arms"][:max(0, cursor_fill)]
+        valid = (
+            ((head >= 0) & (head < window) & (fill >= 0) & (fill <= window)).all()
+            and 0 <= cursor_fill <= n_recent
+            and (n_recent == 0 or 0 <= cursor_head < n_recent)
+            and ((recent >= 0) & (recent < n_arms)).all()
+        )
+        if not valid:
+            raise ValueError(
+                "The 'state' dict holds window or count cursors out of range for window="
+                f"{window}, count_window={self.hyperparameters['count_window']}: it was not made by this scheduler."
+            )
+
     @property
     def batch_split_invariant(self):
         return self.hyperparameters["count_discount"] == 1.0
