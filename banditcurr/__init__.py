@@ -11,9 +11,11 @@ The core imports numpy, scipy and numba only.
 
 from ._registry import REGISTRY, available, make
 from .base import Scheduler
+from .cures import CurES
 from .dump_ucb import DumpUCB
+from .two_level import TwoLevel
 from .uniform import Uniform
 
 __version__ = "0.1.0"
 
-__all__ = ["DumpUCB", "REGISTRY", "Scheduler", "Uniform", "available", "make", "__version__"]
+__all__ = ["CurES", "DumpUCB", "REGISTRY", "Scheduler", "TwoLevel", "Uniform", "available", "make", "__version__"]

@@ -5,12 +5,16 @@ A scheduler is one module plus one line here. ``make`` and ``available`` read it
 
 import difflib
 
+from .cures import CurES
 from .dump_ucb import DumpUCB
+from .two_level import TwoLevel
 from .uniform import Uniform
 
 REGISTRY = {
     "uniform": (Uniform, {}),
     "dump-ucb": (DumpUCB, {}),
+    "cures": (CurES, {}),
+    "two-level": (TwoLevel, {}),
 }
 
 
