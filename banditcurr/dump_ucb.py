@@ -142,7 +142,8 @@ class DumpUCB(Scheduler):
     uniform mix) reproduce the released DUMP code exactly. Options, all off in the
     preset: ``window_unit="groups"`` (window of per-group mean |A|, length in groups),
     ``count_discount`` (n_d <- gamma n_d each update: discounted UCB),
-    ``count_window`` (n_d counts only the last L groups: sliding-window UCB), and
+    ``count_window`` (n_d counts only the last L groups: sliding-window UCB; the two
+    are alternatives, not to be combined), and
     ``uniform_mix`` (p <- (1 - eps) p + eps / K, a floor for every arm).
 
     Fixed defects of the released code: the sampler state is saved and resumed
@@ -164,6 +165,15 @@ class DumpUCB(Scheduler):
         Param("uniform_mix", 0.0, "float", low=0.0, high=1.0, high_open=True,
               doc="eps in p <- (1 - eps) p + eps / K"),
     )
+
+    def _check_hyperparameters(self):
+        h = self.hyperparameters
+        if h["count_discount"] != 1.0 and h["count_window"] is not None:
+            raise ValueError(
+                "The 'count_discount' and 'count_window' parameters of DumpUCB are alternatives "
+                "(discounted vs sliding-window counts); set one of them. "
+                f"Got count_discount={h['count_discount']!r} and count_window={h['count_window']!r}."
+            )
 
     def _check_state(self, arrays):
         """The kernels index rings with these cursors: refuse any out of range."""
