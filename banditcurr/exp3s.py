@@ -1,0 +1,250 @@
+"""Exp3.S on a learning-progress reward rescaled by running percentiles.
+
+Source: Graves, Bellemare, Menick, Munos, Kavukcuoglu, "Automated Curriculum Learning
+for Neural Networks" (ICML 2017, arXiv 1704.03003), Sections 3 and 3.1; Exp3.S itself
+is from Auer, Cesa-Bianchi, Freund and Schapire (2002). No code was released.
+"""
+
+import math
+
+import numpy as np
+
+from ._feedback import count_successes, mean_abs_advantage
+from ._jit import jit
+from ._params import Param
+from ._sampling import sample_from_probs
+from .base import Kernels, Scheduler
+
+# params layout (order of Exp3S.params)
+(_ETA, _EPSILON, _BETA, _ALPHA, _SIGNAL, _WINDOW, _LOW_QUANTILE, _HIGH_QUANTILE,
+ _THRESHOLD) = range(9)
+_SIGNAL_SUCCESS_GAIN = 1.0
+_ALPHA_ONE_OVER_T = -1.0  # packed value of alpha=None
+
+
+@jit
+def _sizes(params, n_arms):
+    window = int(params[_WINDOW])
+    return 2 * n_arms + 2 * window, 3
+
+
+@jit
+def _views(params, n_arms, f, i):
+    w = int(params[_WINDOW])
+    return (
+        f[:n_arms],  # weights: exp(w_i) / sum_j exp(w_j), the normalised Exp3.S weights
+        f[n_arms:2 * n_arms],  # last_success: each arm's latest group success rate
+        f[2 * n_arms:2 * n_arms + w],  # history: ring of the last `window` raw rewards
+        f[2 * n_arms + w:2 * n_arms + 2 * w],  # history_sorted: the same values, sorted
+        i[:1],  # rounds: t, the number of groups fed back so far
+        i[1:3],  # history_cursor: (next ring slot, number of valid entries)
+    )
+
+
+FIELDS = ("weights", "last_success", "history", "history_sorted", "rounds", "history_cursor")
+
+
+@jit
+def _init(params, n_arms, f, i):
+    f[:] = 0.0
+    i[:] = 0
+    f[:n_arms] = 1.0 / n_arms
+
+
+@jit
+def _push_sorted(ring, ordered, cursor, x):
+    """Append x to the FIFO ``ring`` and keep ``ordered[:fill]`` its sorted copy.
+
+    When full, the evicted value and x are handled in one shift of the entries
+    strictly between them: O(that many), nothing when x equals the evicted value."""
+    size = ring.shape[0]
+    head, fill = cursor[0], cursor[1]
+    if fill < size:
+        q = np.searchsorted(ordered[:fill], x, side="right")
+        for j in range(fill, q, -1):
+            ordered[j] = ordered[j - 1]
+        ordered[q] = x
+        cursor[1] = fill + 1
+    else:  # full: evict the oldest value; only entries strictly between it and x move
+        old = ring[head]
+        if x > old:
+            p = np.searchsorted(ordered, old, side="right") - 1  # last entry equal to old
+            q = np.searchsorted(ordered, x, side="left")
+            for j in range(p, q - 1):
+                ordered[j] = ordered[j + 1]
+            ordered[q - 1] = x
+        elif x < old:
+            p = np.searchsorted(ordered, old, side="left")  # first entry equal to old
+            q = np.searchsorted(ordered, x, side="right")
+            for j in range(p, q, -1):
+                ordered[j] = ordered[j - 1]
+            ordered[q] = x
+    ring[head] = x
+    cursor[0] = (head + 1) % size
+
+
+@jit
+def quantile(ordered, n, level):
+    """The ``level`` quantile of the sorted ``ordered[:n]``, linear interpolation
+    between order statistics (NumPy's default method)."""
+    position = (n - 1) * level
+    low = int(math.floor(position))
+    if low >= n - 1:
+        return ordered[n - 1]
+    frac = position - low
+    return ordered[low] + frac * (ordered[low + 1] - ordered[low])
+
+
+@jit
+def rescale(raw, low, high):
+    """Graves et al.'s reward scaling: clip raw to [low, high], map linearly to [-1, 1]."""
+    if raw < low:
+        return -1.0
+    if raw > high:
+        return 1.0
+    if high > low:
+        return 2.0 * (raw - low) / (high - low) - 1.0
+    return 0.0
+
+
+@jit
+def _round(params, n_arms, weights, arm, reward, t):
+    """One Exp3.S round: arm was pulled and earned ``reward`` in [-1, 1]."""
+    eta, epsilon, beta = params[_ETA], params[_EPSILON], params[_BETA]
+    floor = epsilon / n_arms
+    pi_arm = (1.0 - epsilon) * weights[arm] + floor
+    total = 0.0
+    if beta == 0.0:  # only the pulled arm's gain is non-zero: one exp per round
+        x = eta * reward / pi_arm
+        top = max(x, 0.0)
+        others = math.exp(-top)
+        pulled = weights[arm] * math.exp(x - top)
+        for k in range(n_arms):
+            weights[k] *= others
+            total += weights[k]
+        total += pulled - weights[arm]
+        weights[arm] = pulled
+    else:
+        gains = np.empty(n_arms)
+        top = -np.inf
+        for k in range(n_arms):
+            pi_k = (1.0 - epsilon) * weights[k] + floor
+            gains[k] = eta * ((reward if k == arm else 0.0) + beta) / pi_k
+            top = max(top, gains[k])
+        for k in range(n_arms):
+            weights[k] *= math.exp(gains[k] - top)
+            total += weights[k]
+    # sharing, then normalisation: w_k <- ((1 - alpha) w_k + alpha / (N - 1) (total - w_k)) / total
+    alpha = params[_ALPHA] if params[_ALPHA] != _ALPHA_ONE_OVER_T else 1.0 / t
+    share = alpha / (n_arms - 1) if n_arms > 1 else 0.0
+    keep = 1.0 - alpha if n_arms > 1 else 1.0
+    scale = (keep - share) / total
+    for k in range(n_arms):
+        weights[k] = scale * weights[k] + share
+
+
+@jit
+def _update(params, n_arms, f, i, arms, rewards, offsets):
+    weights, last_success, history, ordered, rounds, cursor = _views(params, n_arms, f, i)
+    for g in range(arms.shape[0]):
+        arm = arms[g]
+        start, stop = offsets[g], offsets[g + 1]
+        if params[_SIGNAL] == _SIGNAL_SUCCESS_GAIN:
+            rate = count_successes(rewards, start, stop, params[_THRESHOLD]) / (stop - start)
+            raw = rate - last_success[arm]
+            last_success[arm] = rate
+        else:
+            raw = mean_abs_advantage(rewards, start, stop)
+        _push_sorted(history, ordered, cursor, raw)
+        fill = cursor[1]
+        low = quantile(ordered, fill, params[_LOW_QUANTILE])
+        high = quantile(ordered, fill, params[_HIGH_QUANTILE])
+        rounds[0] += 1
+        _round(params, n_arms, weights, arm, rescale(raw, low, high), rounds[0])
+
+
+@jit
+def _probs(params, n_arms, f, i, out):
+    weights = _views(params, n_arms, f, i)[0]
+    epsilon = params[_EPSILON]
+    for k in range(n_arms):
+        out[k] = (1.0 - epsilon) * weights[k] + epsilon / n_arms
+
+
+@jit
+def _sample(params, n_arms, f, i, rng, out):
+    p = np.empty(n_arms)
+    _probs(params, n_arms, f, i, p)
+    sample_from_probs(rng, p, out)
+
+
+KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
+
+
+class Exp3S(Scheduler):
+    """Exp3.S over arms, rewarded by learning progress (Graves et al. 2017).
+
+    Every group of rollouts fed back is one bandit round t = 1, 2, ... (one pull of
+    its arm a). Its raw reward r^ is a learning-progress signal:
+
+        "abs_advantage"  r^ = mean_j |A_j|, A_j = (r_j - mean) / (std + 1e-6): the size
+                         of the group's GRPO policy gradient, a stand-in for Graves et
+                         al.'s gradient prediction gain (default)
+        "success_gain"   r^ = s - s_prev: the change of the arm's success rate
+                         (reward >= threshold) since its previous group (s_prev = 0
+                         at first), a stand-in for their prediction gain
+
+    rescaled to [-1, 1] by the running quantiles q_lo, q_hi (20th and 80th
+    percentiles) of the last ``window`` raw rewards, this one included:
+
+        r = -1 if r^ < q_lo;  1 if r^ > q_hi;  2 (r^ - q_lo) / (q_hi - q_lo) - 1 otherwise
+
+    Exp3.S, with weights w (w_1 = 0) and N = n_arms:
+
+        pi_i  = (1 - epsilon) exp(w_i) / sum_j exp(w_j) + epsilon / N
+        g_i   = eta (r [i = a] + beta) / pi_i
+        w_i  <- log[(1 - alpha_t) exp(w_i + g_i) + alpha_t / (N - 1) sum_{j != i} exp(w_j + g_j)]
+
+    The state keeps the normalised weights exp(w_i) / sum_j exp(w_j) (the
+    policy depends on w only up to a constant), so nothing overflows. ``alpha=None``
+    uses the schedule alpha_t = 1 / t; a float fixes alpha (Auer et al.'s 1 / T).
+
+    Defaults: eta = 1e-3, beta = 0, epsilon = 0.05 (the values Graves et al. report
+    for all their experiments), alpha_t = 1 / t, quantiles 0.2 / 0.8, window 1000.
+    Graves et al. ran ~10^5 rounds of one task per batch; here a step of B groups is
+    B rounds, so 200 steps of 128 groups are ~2.6 x 10^4 rounds. Departures from the
+    paper, all forced by the setting and documented: the percentiles come from a
+    sliding window of the latest rewards instead of a reservoir sample of the whole
+    history (deterministic, and it follows a non-stationary learner); the rewards
+    are per group instead of per training batch (a GRPO step mixes arms); the
+    importance weight 1 / pi_a uses the policy of the current round, so feeding back
+    a batch in one call or group by group gives the same state.
+
+    Cost: O(N) per group (the sharing term touches every weight), so O(B N) per
+    step: micro-seconds at N = 12. Exp3.S needs many more rounds than arms to learn
+    anything; it is a distribution-level method.
+    """
+
+    name = "exp3s"
+    kernels = KERNELS
+    params = (
+        Param("eta", 1e-3, "float", low=0.0, low_open=True, doc="learning rate of the exponential weights"),
+        Param("epsilon", 0.05, "float", low=0.0, high=1.0, doc="uniform exploration mixed into the policy"),
+        Param("beta", 0.0, "float", low=0.0, doc="optimism added to every arm's reward estimate (Exp3.P-style)"),
+        Param("alpha", None, "float", low=0.0, high=1.0, none_means=_ALPHA_ONE_OVER_T,
+              doc="weight-sharing rate alpha_t of Exp3.S; None = 1 / t"),
+        Param("signal", "abs_advantage", "choice", choices=("abs_advantage", "success_gain"),
+              doc="learning-progress reward of a group"),
+        Param("window", 1000, "int", low=1, doc="number of past raw rewards the percentiles are taken over"),
+        Param("low_quantile", 0.2, "float", low=0.0, high=1.0, doc="q_lo: raw rewards below it map to -1"),
+        Param("high_quantile", 0.8, "float", low=0.0, high=1.0, doc="q_hi: raw rewards above it map to +1"),
+        Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold (success_gain)"),
+    )
+
+    def _check_hyperparameters(self):
+        low, high = self.hyperparameters["low_quantile"], self.hyperparameters["high_quantile"]
+        if not low < high:
+            raise ValueError(
+                f"The 'low_quantile' parameter of Exp3S must be below 'high_quantile'. "
+                f"Got low_quantile={low!r}, high_quantile={high!r}."
+            )

@@ -1,0 +1,226 @@
+"""PLR: Prioritized Level Replay, rank-prioritised replay of high-score levels.
+
+Source: Jiang, Grefenstette, Rocktaeschel, "Prioritized Level Replay" (ICML 2021,
+arXiv 2010.03934) and its released code (facebookresearch/level-replay,
+``level_replay/level_sampler.py``).
+"""
+
+import numpy as np
+
+from ._feedback import group_mean, group_std
+from ._jit import jit
+from ._params import Param
+from ._sampling import sample_from_probs
+from .base import Kernels, Scheduler
+
+# params layout (order of PLR.params)
+(_SCORE, _PRIORITIZATION, _TEMPERATURE, _STALENESS_COEF, _SCORE_EMA, _SCHEDULE,
+ _MIN_SEEN_FRACTION, _NEW_LEVEL_PROB) = range(8)
+_VALUE_L1, _ABS_ADVANTAGE, _POSITIVE_VALUE_LOSS = 0.0, 1.0, 2.0  # packed values of `score`
+_POWER = 1.0  # packed value of prioritization="power"
+_FIXED = 1.0  # packed value of schedule="fixed"
+
+
+@jit
+def _sizes(params, n_arms):
+    return n_arms, n_arms + 1
+
+
+@jit
+def _views(params, n_arms, f, i):
+    return (
+        f[:n_arms],  # scores: S_i, the EMA of each level's score (0 until seen)
+        i[:n_arms],  # last_seen: C_i, the value of the counter at level i's latest group (0 = unseen)
+        i[n_arms:],  # counter: c, groups fed back so far
+    )
+
+
+FIELDS = ("scores", "last_seen", "counter")
+
+
+@jit
+def _init(params, n_arms, f, i):
+    f[:] = 0.0
+    i[:] = 0
+
+
+@jit
+def group_score(kind, rewards, start, stop):
+    """A group's learning potential. value_l1: mean |r_j - mean|, PLR's L1 value loss
+    with the group mean as the value baseline; abs_advantage: mean |A_j| (GRPO
+    normalised); positive_value_loss: mean max(r_j - mean, 0)."""
+    mean = group_mean(rewards, start, stop)
+    scale = 1.0
+    if kind == _ABS_ADVANTAGE:
+        scale = 1.0 / (group_std(rewards, start, stop, mean) + 1e-6)
+    total = 0.0
+    for j in range(start, stop):
+        gap = rewards[j] - mean
+        if kind == _POSITIVE_VALUE_LOSS:
+            total += max(gap, 0.0)
+        else:
+            total += abs(gap) * scale
+    return total / (stop - start)
+
+
+@jit
+def _update(params, n_arms, f, i, arms, rewards, offsets):
+    scores, last_seen, counter = _views(params, n_arms, f, i)
+    ema = params[_SCORE_EMA]
+    for g in range(arms.shape[0]):
+        arm = arms[g]
+        score = group_score(params[_SCORE], rewards, offsets[g], offsets[g + 1])
+        scores[arm] = (1.0 - ema) * scores[arm] + ema * score
+        counter[0] += 1
+        last_seen[arm] = counter[0]
+
+
+@jit
+def _score_weights(params, scores, seen, out):
+    """P_S over the seen levels ``seen`` (indices), written to out[seen]: h(S)^(1/beta)
+    normalised; rank: h = 1/rank, tied scores share the mean weight of their ranks."""
+    n_seen = seen.shape[0]
+    inverse_temperature = 1.0 / params[_TEMPERATURE]
+    total = 0.0
+    if params[_PRIORITIZATION] == _POWER:
+        top = 0.0
+        for n in range(n_seen):
+            top = max(top, scores[seen[n]])
+        for n in range(n_seen):
+            weight = (scores[seen[n]] / top) ** inverse_temperature if top > 0.0 else 0.0
+            out[seen[n]] = weight
+            total += weight
+    else:
+        keys = np.empty(n_seen)
+        for n in range(n_seen):
+            keys[n] = -scores[seen[n]]
+        order = np.argsort(keys, kind="mergesort")  # best score first
+        start = 0
+        while start < n_seen:
+            stop = start
+            block = 0.0
+            while stop < n_seen and keys[order[stop]] == keys[order[start]]:
+                block += (1.0 / (stop + 1)) ** inverse_temperature
+                stop += 1
+            weight = block / (stop - start)
+            for n in range(start, stop):
+                out[seen[order[n]]] = weight
+            total += block
+            start = stop
+    for n in range(n_seen):
+        out[seen[n]] = out[seen[n]] / total if total > 0.0 else 1.0 / n_seen
+
+
+@jit
+def _probs(params, n_arms, f, i, out):
+    scores, last_seen, counter = _views(params, n_arms, f, i)
+    n_seen = 0
+    for k in range(n_arms):
+        if last_seen[k] > 0:
+            n_seen += 1
+    n_unseen = n_arms - n_seen
+    fraction = n_seen / n_arms
+    if n_seen == 0 or (n_unseen > 0 and fraction < params[_MIN_SEEN_FRACTION]):
+        replay = 0.0
+    elif n_unseen == 0:
+        replay = 1.0
+    elif params[_SCHEDULE] == _FIXED:
+        replay = 1.0 - params[_NEW_LEVEL_PROB]
+    else:  # proportionate: replay as often as the fraction of levels seen
+        replay = fraction
+    out[:] = 0.0
+    if replay > 0.0:
+        seen = np.empty(n_seen, dtype=np.int64)
+        n = 0
+        for k in range(n_arms):
+            if last_seen[k] > 0:
+                seen[n] = k
+                n += 1
+        _score_weights(params, scores, seen, out)
+        rho = params[_STALENESS_COEF]
+        if rho > 0.0:
+            staleness = 0.0
+            for n in range(n_seen):
+                staleness += counter[0] - last_seen[seen[n]]
+            for n in range(n_seen):
+                k = seen[n]
+                stale = (counter[0] - last_seen[k]) / staleness if staleness > 0.0 else 1.0 / n_seen
+                out[k] = (1.0 - rho) * out[k] + rho * stale
+        for n in range(n_seen):
+            out[seen[n]] *= replay
+    if replay < 1.0:
+        for k in range(n_arms):
+            if last_seen[k] == 0:
+                out[k] = (1.0 - replay) / n_unseen
+
+
+@jit
+def _sample(params, n_arms, f, i, rng, out):
+    p = np.empty(n_arms)
+    _probs(params, n_arms, f, i, p)
+    sample_from_probs(rng, p, out)
+
+
+KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
+
+
+class PLR(Scheduler):
+    """Prioritized Level Replay over arms (levels: prompts or distributions).
+
+    Every group fed back is one episode on its level i: the global counter c goes up
+    by one, C_i <- c, and S_i <- (1 - score_ema) S_i + score_ema * s with the group's
+    score s (``score``):
+
+        "value_l1"             s = mean_j |r_j - mean(r)|: PLR's L1 value loss, with the
+                               group mean as the value baseline, as in GRPO (default)
+        "abs_advantage"        s = mean_j |A_j|, the std-normalised GRPO advantage
+        "positive_value_loss"  s = mean_j max(r_j - mean(r), 0) (Robust PLR's score)
+
+    Replay distribution over the seen levels (those with a group so far):
+
+        P_S(i) = h(S_i)^(1/beta) / sum_j h(S_j)^(1/beta),  h = 1 / rank(S_i) ("rank",
+                 rank 1 = highest score; tied scores share the mean weight of their
+                 ranks) or h = S_i ("power"; uniform if every S_i is 0)
+        P_C(i) = (c - C_i) / sum_j (c - C_j)                (uniform if all are 0)
+        P_replay = (1 - rho) P_S + rho P_C
+
+    Replay or a new level: with probability P_D a slot replays (draws from
+    P_replay), otherwise it draws a uniformly random unseen level. P_D = 0 while the
+    fraction of seen levels is below ``min_seen_fraction``, then P_D = fraction seen
+    (``schedule="proportionate"``, the paper's P_D) or 1 - ``new_level_prob``
+    ("fixed"); P_D = 1 once every level is seen. ``probs`` is the mixture
+    P_D P_replay + (1 - P_D) uniform(unseen).
+
+    Defaults reproduce the released code as its README runs it: rank
+    prioritisation, beta = 0.1, rho = 0.1, score EMA 1 (the latest score),
+    proportionate schedule with min_seen_fraction = 1 (every level is tried once
+    before any replay), value_l1 scores. Changes, for this setting or for
+    determinism: ties in rank are shared (released: broken by argsort order, i.e.
+    by level id); a level's staleness counts groups fed back rather than samples
+    drawn, so it is stamped when its rewards arrive; the power transform
+    normalises by the largest score (the same distribution, no overflow); the
+    score is computed from rollout rewards (GRPO has no value network); state is
+    saved and resumed; randomness is a seeded stream.
+
+    PLR is meant for many levels: prompt-level K. Cost O(K log K) per ``probs`` (a
+    sort of the seen scores for ranks), O(B) per ``update``.
+    """
+
+    name = "plr"
+    kernels = KERNELS
+    params = (
+        Param("score", "value_l1", "choice", choices=("value_l1", "abs_advantage", "positive_value_loss"),
+              doc="a group's learning potential"),
+        Param("prioritization", "rank", "choice", choices=("rank", "power"),
+              doc="h(S) = 1 / rank(S) or h(S) = S"),
+        Param("temperature", 0.1, "float", low=0.0, low_open=True, doc="beta in P_S proportional to h(S)^(1/beta)"),
+        Param("staleness_coef", 0.1, "float", low=0.0, high=1.0, doc="rho in P = (1 - rho) P_S + rho P_C"),
+        Param("score_ema", 1.0, "float", low=0.0, high=1.0, low_open=True,
+              doc="S <- (1 - a) S + a s per group (1 = the latest score)"),
+        Param("schedule", "proportionate", "choice", choices=("proportionate", "fixed"),
+              doc="replay probability: fraction of levels seen, or 1 - new_level_prob"),
+        Param("min_seen_fraction", 1.0, "float", low=0.0, high=1.0,
+              doc="no replay until this fraction of levels has been seen"),
+        Param("new_level_prob", 0.5, "float", low=0.0, high=1.0,
+              doc="nu: probability of a new level under the fixed schedule"),
+    )
