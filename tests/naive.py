@@ -57,7 +57,7 @@ class Xoshiro:
             v = 1.0 + c * x
             if v <= 0.0:
                 continue
-            v = v ** 3
+            v = v * v * v
             u = 1.0 - self.uniform()
             if math.log(u) < 0.5 * x * x + d - d * v + d * math.log(v):
                 return d * v
@@ -151,3 +151,148 @@ class NaiveDumpUCB:
 
     def sample(self, rng, batch):
         return sample_from_probs(rng, self.probs(), batch)
+
+
+class NaiveUniform:
+    """Uniform: p = 1 / K, feedback ignored."""
+
+    def __init__(self, n_arms):
+        self.k = n_arms
+
+    def update(self, arms, rewards, offsets):
+        pass
+
+    def probs(self):
+        return np.full(self.k, 1.0 / self.k)
+
+    def sample(self, rng, batch):
+        return sample_uniform(rng, self.k, batch)
+
+
+class NaiveCurES:
+    """CurES as written in its docstring: Beta(1 + s, 1 + f) per prompt, weights
+    exp(sqrt(p (1 - p)) / tau_x), optional candidate pool."""
+
+    def __init__(self, n_arms, threshold=0.5, temperature=100.0, scale_by_successes=True, decay=1.0,
+                 pool_ratio=None, uniform_mix=0.0):
+        self.k, self.threshold, self.tau, self.scale = n_arms, threshold, temperature, scale_by_successes
+        self.decay, self.pool_ratio, self.eps = decay, pool_ratio, uniform_mix
+        self.alpha = np.ones(n_arms)
+        self.beta = np.ones(n_arms)
+
+    def update(self, arms, rewards, offsets):
+        if self.decay < 1.0:  # once per update call for each prompt present, toward the prior
+            for arm in set(int(a) for a in arms):
+                self.alpha[arm] = self.decay * self.alpha[arm] + (1.0 - self.decay)
+                self.beta[arm] = self.decay * self.beta[arm] + (1.0 - self.decay)
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            wins = int(np.sum(group >= self.threshold))
+            self.alpha[arm] += wins
+            self.beta[arm] += len(group) - wins
+
+    def log_weights(self, arms):
+        p = self.alpha[arms] / (self.alpha[arms] + self.beta[arms])
+        tau = self.tau * self.alpha[arms] if self.scale else np.full(len(arms), self.tau)
+        return np.sqrt(p * (1.0 - p)) / tau
+
+    def _normalised(self, arms):
+        w = np.exp(self.log_weights(arms) - self.log_weights(arms).max())
+        w = w / w.sum()
+        return (1.0 - self.eps) * w + self.eps / len(arms)
+
+    def probs(self):
+        return self._normalised(np.arange(self.k))
+
+    def sample(self, rng, batch):
+        pool = (self.pool_ratio or 0) * batch
+        if batch <= self.k and 0 < pool < self.k:
+            candidates = np.array(rng.sample_distinct(self.k, pool))
+            w = self._normalised(candidates)
+            keys = np.array([math.log(1.0 - rng.uniform()) / wc for wc in w])
+            return candidates[np.argsort(-keys, kind="mergesort")[:batch]]
+        return sample_from_probs(rng, self.probs(), batch)
+
+
+class NaiveTwoLevel:
+    """Top twin over distributions, one inner twin per distribution, one rng stream."""
+
+    def __init__(self, groups, top, inners):
+        self.groups = np.asarray(groups)
+        self.top, self.inners = top, inners
+        self.members = [np.flatnonzero(self.groups == d) for d in range(len(inners))]
+        self.local = np.empty(len(self.groups), dtype=int)
+        for members in self.members:
+            self.local[members] = np.arange(len(members))
+
+    def update(self, arms, rewards, offsets):
+        arms = np.asarray(arms)
+        dists = self.groups[arms]
+        self.top.update(dists, rewards, offsets)
+        parts = groups(rewards, offsets)
+        for d, inner in enumerate(self.inners):
+            mine = [g for g in range(len(arms)) if dists[g] == d]
+            if mine:
+                sizes = [len(parts[g]) for g in mine]
+                inner.update(self.local[arms[mine]], np.concatenate([parts[g] for g in mine]),
+                             np.concatenate([[0], np.cumsum(sizes)]))
+
+    def probs(self):
+        out = np.empty(len(self.groups))
+        p_top = self.top.probs()
+        for d, inner in enumerate(self.inners):
+            out[self.members[d]] = p_top[d] * inner.probs()
+        return out
+
+    def sample(self, rng, batch):
+        dists = np.asarray(self.top.sample(rng, batch))
+        out = np.empty(batch, dtype=np.int64)
+        for d, inner in enumerate(self.inners):
+            slots = np.flatnonzero(dists == d)
+            if len(slots):
+                out[slots] = self.members[d][np.asarray(inner.sample(rng, len(slots)))]
+        return out
+
+
+# -- rollout allocation and the DAPO gate -------------------------------------------
+
+def allocate(sigma, budget, min_size=2, max_size=None):
+    """Bounded Neyman allocation by bisection on the water level, then largest remainder."""
+    sigma = np.asarray(sigma, dtype=float)
+    n, high = len(sigma), max_size or budget
+    order = sorted(range(n), key=lambda x: (-sigma[x], x))
+    active = [x for x in order if sigma[x] > 0]
+    count = min(len(active) if active else n, budget // min_size)
+    count = max(count, -(-budget // high))
+    chosen = order[:count]
+    fill = min(sigma[x] for x in active) if active else 1.0
+    w = np.array([sigma[x] if sigma[x] > 0 else fill for x in chosen])
+    shares = lambda level: np.clip(level * w, min_size, high)
+    low, up = 0.0, 1.0
+    while shares(up).sum() < budget:
+        up *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (low + up)
+        low, up = (mid, up) if shares(mid).sum() < budget else (low, mid)
+    share = shares(up)
+    sizes = np.clip(np.floor(share), min_size, high).astype(int)
+    left = budget - sizes.sum()
+    fraction = share - sizes
+    ranked = sorted(range(count), key=lambda j: (-fraction[j] if left > 0 else fraction[j], chosen[j]))
+    while left != 0:
+        for j in ranked:
+            if left > 0 and sizes[j] < high:
+                sizes[j] += 1
+                left -= 1
+            elif left < 0 and sizes[j] > min_size:
+                sizes[j] -= 1
+                left += 1
+            if left == 0:
+                break
+    out = np.zeros(n, dtype=np.int64)
+    out[chosen] = sizes
+    return out, dict(zip(chosen, share))
+
+
+def keep_mixed(rewards, offsets):
+    """DAPO's filter: True for groups whose rewards are not all equal."""
+    return np.array([len(set(group.tolist())) > 1 for group in groups(rewards, offsets)])
