@@ -286,6 +286,7 @@ class TwoLevel(Scheduler):
         inner_name, inner_kind, inner_instance = _resolve("inner", inner, inner_params, int(sizes.min()))
         self._layout_params = self._pack(groups, sizes, top_kind, top_instance, inner_kind, inner_instance)
         self._split_invariant = bool(top_instance.batch_split_invariant and inner_instance.batch_split_invariant)
+        self._equivariant = bool(len(sizes) == 1 and inner_instance.permutation_equivariant)
         self.groups = groups
         self.groups.setflags(write=False)
         self.n_dists = len(sizes)
@@ -312,9 +313,18 @@ class TwoLevel(Scheduler):
         # The composite's params are assembled from its parts, not from Param declarations.
         self._params = self._layout_params
 
+    #: Slots of one distribution are drawn together (distinct prompts while they last),
+    #: so even with batch_size > n_arms the slots are not independent draws from probs().
+    exact_probs = False
+
     @property
     def batch_split_invariant(self):
         return self._split_invariant
+
+    @property
+    def permutation_equivariant(self):
+        """Relabelling prompts moves them between distributions unless there is only one."""
+        return self._equivariant
 
     def __repr__(self):
         h = self.hyperparameters
@@ -333,7 +343,11 @@ class TwoLevel(Scheduler):
         return state
 
     def load_state_dict(self, state):
-        if isinstance(state, dict) and "groups" in state and not np.array_equal(state["groups"], self.groups):
-            raise ValueError("The state dict is for a different prompt -> distribution mapping ('groups'). "
-                             "Create the scheduler with the same groups before loading.")
+        if isinstance(state, dict):
+            if "groups" not in state:
+                raise ValueError("The 'state' dict has no 'groups' entry: was it made by TwoLevel.state_dict()?")
+            if not np.array_equal(np.asarray(state["groups"]), self.groups):
+                raise ValueError("The 'state' dict is for a different prompt -> distribution mapping ('groups'). "
+                                 "Create the scheduler with the same groups before loading.")
+            state = {key: value for key, value in state.items() if key != "groups"}
         super().load_state_dict(state)

@@ -1,0 +1,193 @@
+"""DAPO dynamic sampling: a post-rollout gate that keeps only groups with mixed rewards.
+
+Source: DAPO (Yu et al. 2025, arXiv 2503.14476), "dynamic sampling": a group whose G
+rewards are all equal (every rollout right, or every one wrong) has GRPO advantages of
+zero and gives no gradient, so it is dropped and the batch is refilled with more
+prompts until it holds ``batch_size`` groups with nonzero reward std (or a maximum
+number of generation rounds is reached). It composes with any scheduler: the scheduler
+says what to roll out, the gate says what to train on.
+
+Kernels for compiled loops (no validation; shapes as in ``banditcurr._feedback``):
+
+    _keep_groups(rewards, offsets, keep) -> n_kept
+        keep: bool (n_groups,) out; True where the group's rewards are not all equal
+    _compact_groups(arms, rewards, offsets, keep, limit, arms_out, rewards_out, offsets_out)
+        -> (n_groups, n_rewards): copies the first ``limit`` kept groups (all if limit < 0)
+        to the front of the out arrays, in order
+
+``fill_batch`` drives the refill rounds from Python around a ``rollout`` callable.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import OffsetCache, check_feedback
+from ._jit import jit
+
+
+@jit
+def _keep_groups(rewards, offsets, keep):
+    n_kept = 0
+    for g in range(offsets.shape[0] - 1):
+        low = high = rewards[offsets[g]]
+        for j in range(offsets[g] + 1, offsets[g + 1]):
+            low = min(low, rewards[j])
+            high = max(high, rewards[j])
+        keep[g] = high > low
+        n_kept += keep[g]
+    return n_kept
+
+
+@jit
+def _compact_groups(arms, rewards, offsets, keep, limit, arms_out, rewards_out, offsets_out):
+    n_groups = 0
+    n_rewards = 0
+    offsets_out[0] = 0
+    for g in range(arms.shape[0]):
+        if not keep[g]:
+            continue
+        if 0 <= limit <= n_groups:
+            break
+        arms_out[n_groups] = arms[g]
+        for j in range(offsets[g], offsets[g + 1]):
+            rewards_out[n_rewards] = rewards[j]
+            n_rewards += 1
+        n_groups += 1
+        offsets_out[n_groups] = n_rewards
+    return n_groups, n_rewards
+
+
+def keep_mixed(rewards, offsets=None):
+    """Boolean mask of the groups whose rewards are not all equal (DAPO's filter).
+
+    ``rewards``: (n_groups, G), or flat with ``offsets`` (int, n_groups + 1).
+    """
+    rewards = np.asarray(rewards)
+    n_groups = (rewards.shape[0] if rewards.ndim else 0) if offsets is None else np.asarray(offsets).size - 1
+    if n_groups < 1:
+        raise ValueError(f"The 'rewards' argument holds no group (shape {rewards.shape}): nothing to gate.")
+    arms, rewards, offsets = check_feedback(n_groups, np.arange(n_groups), rewards, offsets, OffsetCache())
+    keep = np.empty(arms.shape[0], dtype=np.bool_)
+    _keep_groups(rewards, offsets, keep)
+    return keep
+
+
+@dataclass
+class FilledBatch:
+    """What ``fill_batch`` returns: the training batch and what it cost.
+
+    arms, rewards, offsets: the kept groups (ragged form), at most ``batch_size``
+    rounds: generation rounds run; rollouts: rollouts generated in all rounds;
+    extra_rollouts: rollouts of rounds 2.. (the refill cost over a plain step);
+    dropped_groups: groups with all-equal rewards; sampled_groups: groups rolled out;
+    full: True if the batch reached ``batch_size`` groups.
+    """
+
+    arms: np.ndarray
+    rewards: np.ndarray
+    offsets: np.ndarray
+    rounds: int
+    rollouts: int
+    extra_rollouts: int
+    dropped_groups: int
+    sampled_groups: int
+    full: bool
+
+
+_UPDATE_MODES = ("all", "batch", "none")
+
+
+def _rollout_feedback(rollout, arms, n_arms):
+    result = rollout(arms)
+    if not isinstance(result, tuple):
+        result = (result,)
+    if len(result) == 1:
+        rolled, rewards, offsets = arms, result[0], None
+    elif len(result) == 2:
+        rolled, (rewards, offsets) = arms, result
+    elif len(result) == 3:
+        rolled, rewards, offsets = result
+    else:
+        raise ValueError(f"The 'rollout' callable returned a tuple of {len(result)} items; allowed: rewards "
+                         "(len(arms), G), (flat rewards, offsets) or (arms rolled out, flat rewards, offsets).")
+    if len(result) == 3 and np.asarray(rolled).size == 0:  # it skipped every arm
+        return np.empty(0, dtype=np.int64), np.empty(0), np.zeros(1, dtype=np.int64)
+    try:
+        rolled, rewards, offsets = check_feedback(n_arms, rolled, rewards, offsets, OffsetCache())
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"The 'rollout' callable returned bad feedback for {len(arms)} arms: {error}") from None
+    return rolled, rewards, offsets
+
+
+def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0, update="all"):
+    """Sample, roll out and gate until ``batch_size`` groups with mixed rewards are kept.
+
+    Round r draws ``ceil(need * oversample)`` arms from ``scheduler`` (need = groups
+    still missing), calls ``rollout(arms)`` and keeps the groups whose rewards are not
+    all equal, in order, up to the missing count. ``rollout`` returns rewards
+    (len(arms), G), or a tuple (flat rewards, offsets), or (arms it rolled out, flat
+    rewards, offsets) when it skips some (e.g. a rollout allocation gave them 0). At
+    prompt level (``batch_size <= n_arms``) an arm already drawn in this call is not
+    drawn again. After ``max_rounds`` the batch is returned as is (``full`` False).
+
+    ``update`` says what the scheduler learns, round by round (before the next draw):
+    ``"all"`` (default) every group rolled out, dropped ones included -- an all-equal
+    group is the clearest evidence that a prompt is solved or out of reach, and a
+    scheduler that never saw it would keep proposing it; ``"batch"`` only the groups of
+    the returned batch; ``"none"`` nothing (the caller updates). Do not update the
+    scheduler again with the returned batch unless ``update="none"``.
+    """
+    if update not in _UPDATE_MODES:
+        raise ValueError(f"The 'update' argument must be one of {_UPDATE_MODES}. Got {update!r} instead.")
+    if not callable(rollout):
+        raise TypeError(f"The 'rollout' argument must be callable: arms -> rewards. Got {rollout!r} instead.")
+    for name, value in (("batch_size", batch_size), ("max_rounds", max_rounds)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"The {name!r} argument must be an int >= 1. Got {value!r} instead.")
+    if isinstance(oversample, (bool, np.bool_)) or not isinstance(oversample, (int, float, np.integer, np.floating)) \
+            or not (1.0 <= oversample < math.inf):
+        raise ValueError(f"The 'oversample' argument must be a float >= 1. Got {oversample!r} instead.")
+    distinct = batch_size <= scheduler.n_arms
+    used = np.zeros(scheduler.n_arms, dtype=np.bool_) if distinct else None
+    kept_arms, kept_rewards, kept_sizes = [], [], []
+    rounds = rollouts = extra = dropped = sampled = n_used = 0
+    while len(kept_arms) < batch_size and rounds < max_rounds:
+        need = batch_size - len(kept_arms)
+        want = max(1, math.ceil(need * oversample))
+        if distinct:  # draw past the arms used so far, keep the first `want` new ones
+            arms = scheduler.sample(min(scheduler.n_arms, n_used + want))
+            arms = arms[~used[arms]][:want]
+            used[arms] = True
+            n_used += arms.shape[0]
+        else:
+            arms = scheduler.sample(want)
+        rounds += 1
+        if arms.size == 0:
+            continue
+        arms, rewards, offsets = _rollout_feedback(rollout, arms, scheduler.n_arms)
+        keep = np.empty(arms.shape[0], dtype=np.bool_)
+        _keep_groups(rewards, offsets, keep)
+        n_rollouts = int(offsets[-1])
+        rollouts += n_rollouts
+        extra += n_rollouts if rounds > 1 else 0
+        sampled += arms.shape[0]
+        dropped += int((~keep).sum())
+        taken = np.flatnonzero(keep)[:need]
+        if update == "all" and arms.size:
+            scheduler.update(arms, rewards, offsets)
+        elif update == "batch" and taken.size:
+            scheduler.update(arms[taken], np.concatenate([rewards[offsets[g]:offsets[g + 1]] for g in taken]),
+                             np.concatenate([[0], np.cumsum(np.diff(offsets)[taken])]))
+        for g in taken:
+            kept_arms.append(arms[g])
+            kept_rewards.append(rewards[offsets[g]:offsets[g + 1]])
+            kept_sizes.append(offsets[g + 1] - offsets[g])
+    return FilledBatch(
+        arms=np.array(kept_arms, dtype=np.int64),
+        rewards=np.concatenate(kept_rewards) if kept_rewards else np.empty(0),
+        offsets=np.concatenate([[0], np.cumsum(kept_sizes, dtype=np.int64)]).astype(np.int64),
+        rounds=rounds, rollouts=rollouts, extra_rollouts=extra, dropped_groups=dropped,
+        sampled_groups=sampled, full=len(kept_arms) == batch_size,
+    )
