@@ -1,0 +1,234 @@
+"""The compiled engine: S seeds x T steps x B prompts x G rollouts, in Numba.
+
+One call of :func:`run_chunk` advances every seed (in parallel, ``prange``) from step
+``t_start`` to ``t_stop``; the Python caller loops over chunks only to draw a
+progress bar, and all state lives in arrays, so the chunking never changes a result.
+Each seed owns its rows of every array and two random streams (scheduler, learner),
+so a seeded run gives the same numbers at any thread count.
+
+One training step of one seed (``_step``):
+
+1. the scheduler samples B arms (``banditcurr._dispatch.sample_any`` by integer
+   kind; kind ``FIXED_KIND`` draws from fixed weights held in ``params``);
+2. arms become prompts: at prompt level the arm is the prompt, at distribution level
+   a prompt is drawn uniformly from the distribution's training pool;
+3. ``_group_sizes`` gives each group its number of rollouts (G for every group here;
+   a rollout-allocation scheduler plugs in there: the rest of the step already works
+   on ragged groups through ``offsets``);
+4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta);
+5. the scheduler's update sees (arms, rewards, offsets) as from the public API;
+6. the post-rollout gate keeps groups for training (``GATE_NONE``: all;
+   ``GATE_DYNAMIC``: DAPO dynamic sampling, only groups with mixed rewards, sampling
+   again until B are kept or ``max_rounds`` batches were drawn; every rollout counts);
+7. the GRPO step on the kept groups, then forgetting; records and evaluation.
+
+Array shapes (S seeds, T steps, E evaluation points, C distributions, M skills,
+N training prompts): see ``simulate.py``, which builds them.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from banditcurr._dispatch import sample_any, update_any
+from banditcurr._feedback import ADVANTAGE_EPS, group_mean
+from banditcurr._jit import JIT_OPTIONS, jit
+from banditcurr._rng import randint, uniform
+from banditcurr._sampling import sample_from_probs
+
+FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
+
+# settings_f (float64) and settings_i (int64) layouts
+LEARNING_RATE, FORGETTING = range(2)
+BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS = range(5)
+GATE_NONE, GATE_DYNAMIC = 0, 1
+
+
+@jit
+def sigmoid(z):
+    """1 / (1 + exp(-z)), without overflow for large |z|."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@jit
+def logit(loadings, skills, dist, difficulty):
+    """z = loadings[dist] . skills - difficulty."""
+    z = -difficulty
+    for m in range(skills.shape[0]):
+        z += loadings[dist, m] * skills[m]
+    return z
+
+
+@jit
+def evaluate(loadings, skills, eval_difficulty, out):
+    """out[c] = mean over held-out prompts e of sigmoid(loadings[c] . skills - delta[c, e]):
+    the expected held-out accuracy per distribution, float64 (C,)."""
+    for c in range(eval_difficulty.shape[0]):
+        base = logit(loadings, skills, c, 0.0)
+        total = 0.0
+        for e in range(eval_difficulty.shape[1]):
+            total += sigmoid(base - eval_difficulty[c, e])
+        out[c] = total / eval_difficulty.shape[1]
+
+
+@jit
+def policy_gradient_step(loadings, train_dist, skills, prompts, probs, rewards, offsets, n_groups,
+                         learning_rate, grad):
+    """The GRPO step on the first ``n_groups`` groups, in place on ``skills``.
+
+    For group g (prompt i, success probability p, rewards r_j in {0, 1}):
+    A_j = (r_j - mean r) / (std r + 1e-6) (unbiased std) and
+    grad log pi(y_j) = (y_j - p) * loadings[c_i] for the Bernoulli policy, so
+
+        skills += learning_rate / n_rollouts * sum_g sum_j A_j (r_j - p) loadings[c_i]
+
+    with n_rollouts the rollouts of the trained groups (GRPO's mean over samples).
+    ``grad`` is scratch, float64 (M,).
+    """
+    grad[:] = 0.0
+    n_rollouts = offsets[n_groups] - offsets[0]
+    if n_rollouts == 0:
+        return
+    for g in range(n_groups):
+        start, stop = offsets[g], offsets[g + 1]
+        mean = group_mean(rewards, start, stop)
+        squares = 0.0
+        cross = 0.0
+        for j in range(start, stop):
+            centred = rewards[j] - mean
+            squares += centred * centred
+            cross += centred * (rewards[j] - probs[g])
+        std = math.sqrt(squares / (stop - start - 1)) if stop - start > 1 else 0.0
+        coef = cross / (std + ADVANTAGE_EPS)  # sum_j A_j (r_j - p)
+        c = train_dist[prompts[g]]
+        for m in range(grad.shape[0]):
+            grad[m] += coef * loadings[c, m]
+    scale = learning_rate / n_rollouts
+    for m in range(grad.shape[0]):
+        skills[m] += scale * grad[m]
+
+
+@jit
+def forget(skills, init_skills, forgetting):
+    """skills <- init + (1 - forgetting) (skills - init)."""
+    if forgetting > 0.0:
+        for m in range(skills.shape[0]):
+            skills[m] = init_skills[m] + (1.0 - forgetting) * (skills[m] - init_skills[m])
+
+
+@jit
+def _group_sizes(group_size, arms, sizes, offsets):
+    """Rollouts per group (constant G) and the ragged offsets; returns the total."""
+    offsets[0] = 0
+    for b in range(arms.shape[0]):
+        sizes[b] = group_size
+        offsets[b + 1] = offsets[b] + sizes[b]
+    return offsets[arms.shape[0]]
+
+
+@jit
+def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sched_rng, learn_rng,
+          work, record_counts):
+    """One training step of one seed; returns (rollouts, zero-variance groups,
+    generated groups, summed reward)."""
+    loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty = world
+    (arms, prompts, probs, sizes, offsets, rewards, successes, keep_prompts, keep_probs, keep_offsets, keep_rewards,
+     grad) = work
+    batch_size = settings_i[BATCH_SIZE]
+    gate = settings_i[GATE]
+    n_rollouts = 0
+    n_zero = 0
+    n_groups = 0
+    reward_sum = 0.0
+    n_kept = 0
+    keep_offsets[0] = 0
+    for _ in range(settings_i[MAX_ROUNDS] if gate == GATE_DYNAMIC else 1):
+        if kind == FIXED_KIND:
+            sample_from_probs(sched_rng, params, arms)
+        else:
+            sample_any(kind, params, n_arms, f, i, sched_rng, arms)
+        for b in range(batch_size):
+            if settings_i[PROMPT_LEVEL] == 1:
+                prompts[b] = arms[b]
+            else:
+                prompts[b] = pool_start[arms[b]] + randint(learn_rng, pool_count[arms[b]])
+            record_counts[train_dist[prompts[b]]] += 1
+        total = _group_sizes(settings_i[GROUP_SIZE], arms, sizes, offsets)
+        for b in range(batch_size):
+            prompt = prompts[b]
+            p = sigmoid(logit(loadings, skills, train_dist[prompt], train_difficulty[prompt]))
+            probs[b] = p
+            k = 0
+            for j in range(offsets[b], offsets[b + 1]):
+                if uniform(learn_rng) < p:
+                    rewards[j] = 1.0
+                    k += 1
+                else:
+                    rewards[j] = 0.0
+            successes[b] = k
+            reward_sum += k
+        if kind != FIXED_KIND:
+            update_any(kind, params, n_arms, f, i, arms, rewards[:total], offsets)
+        n_rollouts += total
+        n_groups += batch_size
+        for b in range(batch_size):
+            mixed = 0 < successes[b] < sizes[b]  # else zero variance: no gradient
+            if not mixed:
+                n_zero += 1
+            if gate == GATE_DYNAMIC and mixed and n_kept < batch_size:
+                keep_prompts[n_kept] = prompts[b]
+                keep_probs[n_kept] = probs[b]
+                start = keep_offsets[n_kept]
+                for j in range(offsets[b], offsets[b + 1]):
+                    keep_rewards[start + j - offsets[b]] = rewards[j]
+                keep_offsets[n_kept + 1] = start + offsets[b + 1] - offsets[b]
+                n_kept += 1
+        if gate == GATE_NONE or n_kept == batch_size:
+            break
+    if gate == GATE_NONE:
+        policy_gradient_step(loadings, train_dist, skills, prompts, probs, rewards, offsets, batch_size,
+                             settings_f[LEARNING_RATE], grad)
+    else:
+        policy_gradient_step(loadings, train_dist, skills, keep_prompts, keep_probs, keep_rewards, keep_offsets,
+                             n_kept, settings_f[LEARNING_RATE], grad)
+    forget(skills, init_skills, settings_f[FORGETTING])
+    return n_rollouts, n_zero, n_groups, reward_sum
+
+
+@njit(parallel=True, **JIT_OPTIONS)
+def run_chunk(world, eval_slot, settings_f, settings_i, kind, params, n_arms, state, records, t_start, t_stop):
+    """Advance every seed from step t_start to t_stop (exclusive), in parallel over seeds.
+
+    state = (skills (S, M), f (S, n_float), i (S, n_int), sched_rng (S, 4), learn_rng (S, 4));
+    records = (accuracy (S, E, C), zero_variance (S, T), arm_counts (S, T, C) int64,
+    rollouts (S, T) int64 cumulative, train_reward (S, T)); eval_slot (T,) int64: the
+    evaluation index written after step t, or -1. Evaluation 0 (step 0) is written
+    when t_start == 0.
+    """
+    skills, f, i, sched_rng, learn_rng = state
+    accuracy, zero_variance, arm_counts, rollouts, train_reward = records
+    loadings, eval_difficulty = world[0], world[6]
+    n_seeds = skills.shape[0]
+    batch_size = settings_i[BATCH_SIZE]
+    max_total = batch_size * settings_i[GROUP_SIZE]
+    for s in prange(n_seeds):
+        work = (np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),
+                np.empty(batch_size, np.int64), np.empty(batch_size + 1, np.int64), np.empty(max_total),
+                np.empty(batch_size, np.int64),
+                np.empty(batch_size, np.int64), np.empty(batch_size), np.empty(batch_size + 1, np.int64),
+                np.empty(max_total), np.empty(skills.shape[1]))
+        if t_start == 0:
+            evaluate(loadings, skills[s], eval_difficulty, accuracy[s, 0])
+        for t in range(t_start, t_stop):
+            n_roll, n_zero, n_groups, reward_sum = _step(
+                world, settings_f, settings_i, kind, params, n_arms, skills[s], f[s], i[s],
+                sched_rng[s], learn_rng[s], work, arm_counts[s, t])
+            zero_variance[s, t] = n_zero / n_groups
+            rollouts[s, t] = n_roll + (rollouts[s, t - 1] if t > 0 else 0)
+            train_reward[s, t] = reward_sum / n_roll
+            if eval_slot[t] >= 0:
+                evaluate(loadings, skills[s], eval_difficulty, accuracy[s, eval_slot[t]])

@@ -1,0 +1,174 @@
+"""Study curriculum schedulers on a simulated GRPO learner, in seconds, over many seeds.
+
+Example:
+  banditcurr simulate --scenario kk12 --schedulers uniform,dump-ucb --seeds 100 --steps 200 --out out/kk12
+
+Scheduler specs: NAME[@LEVEL][:KEY=VALUE]..., e.g. dump-ucb, thompson@distribution,
+dump-ucb:count_discount=0.99. Scenarios: kk12, math-pool, drift, or module:function /
+file.py:function returning a banditcurr.sims.Scenario. Writes DIR/results.json and
+DIR/curves.png; prints a comparison table (mean and 95% interval over seeds).
+"""
+
+import json
+import os
+import sys
+import time
+
+ENGINES = ("numba", "numpy")  # mirrors simulate.ENGINES without importing the engine at --help
+
+
+def add_arguments(parser):
+    parser.add_argument("--scenario", default="kk12",
+                        help="preset (kk12, math-pool, drift) or module:function / file.py:function (default kk12)")
+    parser.add_argument("--schedulers", default="uniform,dump-ucb",
+                        help="comma-separated scheduler specs NAME[@LEVEL][:KEY=VALUE]... (default uniform,dump-ucb)")
+    parser.add_argument("--seeds", type=int, default=100, help="number of seeds (default 100)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps T (default: the scenario's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="prompts per step B (default: the scenario's)")
+    parser.add_argument("--group-size", type=int, default=None, help="rollouts per prompt G (default: the scenario's)")
+    parser.add_argument("--arm-level", choices=("distribution", "prompt"), default=None,
+                        help="force every scheduler's arms to distributions or prompts (default: per scheduler)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="scenario parameter override, repeatable (e.g. --param transfer=0.5)")
+    parser.add_argument("--gate", choices=("none", "dynamic-sampling"), default="none",
+                        help="post-rollout gate: dynamic-sampling = DAPO (train on mixed groups only, refill)")
+    parser.add_argument("--max-rounds", type=int, default=4, help="refill rounds per step with a gate (default 4)")
+    parser.add_argument("--target", default="auto",
+                        help="target mean accuracy for steps-to-target: a float, or auto = uniform's final (default)")
+    parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N steps (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--engine", choices=ENGINES, default="numba", help="compiled (numba) or reference (numpy)")
+    parser.add_argument("--threads", type=int, default=None, help="Numba threads (default: all cores)")
+    parser.add_argument("--out", default=None, metavar="DIR", help="write DIR/results.json and DIR/curves.png")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parse_params(pairs):
+    from .schedulers import _value
+
+    params = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --param expects KEY=VALUE, got {pair!r}")
+        value = [_value(v) for v in text.split(",")] if "," in text else _value(text)
+        params[key] = tuple(value) if isinstance(value, list) else value
+    return params
+
+
+def _cell(value, ci=None, fmt="{:.3f}"):
+    if value is None:
+        return "-"
+    text = fmt.format(value)
+    if ci and (ci[0] is not None or ci[1] is not None):
+        bound = lambda v, missing: missing if v is None else fmt.format(v)  # noqa: E731
+        text += f" [{bound(ci[0], '-')}, {bound(ci[1], 'never')}]"
+    return text
+
+
+def format_table(comparison, baseline="uniform"):
+    """The comparison table as text, one row per scheduler."""
+    header = ["scheduler", "level", "final acc [95% CI]", "AUC [95% CI]", "steps to target",
+              f"x vs {baseline}", "rollouts to target", "zero-var frac"]
+    rows = []
+    for label, s in comparison["schedulers"].items():
+        rows.append([label, s["arm_level"], _cell(s["final_mean_accuracy"], s["final_mean_accuracy_ci"]),
+                     _cell(s["auc"], s["auc_ci"]), _cell(s["steps_to_target"], s["steps_to_target_ci"], "{:.0f}"),
+                     _cell(s.get(f"speedup_vs_{baseline}"), None, "{:.2f}"),
+                     _cell(s["rollouts_to_target"], None, "{:.3g}"), _cell(s["zero_variance_fraction"])])
+    widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    title = f"target mean accuracy {comparison['target']:.3f} ({comparison['target_source']})"
+    return "\n".join([title, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def build_results(scenario, runs, comparison, settings):
+    """The results.json document."""
+    schedulers = {}
+    for run in runs:
+        summary = dict(comparison["schedulers"][run.label])
+        mean = run.mean_accuracy
+        from .metrics import mean_interval
+
+        bands = [mean_interval(mean[:, e]) for e in range(mean.shape[1])]
+        summary["hyperparameters"] = run.settings.get("hyperparameters", {})
+        summary["curve"] = {
+            "steps": run.eval_steps.tolist(),
+            "mean_accuracy": [b[0] for b in bands],
+            "mean_accuracy_ci_low": [b[1] if b[1] == b[1] else None for b in bands],
+            "mean_accuracy_ci_high": [b[2] if b[2] == b[2] else None for b in bands],
+            "accuracy_per_distribution": run.accuracy.mean(axis=0).round(6).tolist(),
+            "zero_variance_fraction": run.zero_variance.mean(axis=0).round(6).tolist(),
+            "sampling_fraction": run.sampling_fraction().round(6).tolist(),
+            "rollouts": run.rollouts.mean(axis=0).tolist(),
+        }
+        schedulers[run.label] = summary
+    return {
+        "scenario": scenario.name,
+        "scenario_params": {k: list(v) if isinstance(v, tuple) else v for k, v in scenario.params.items()},
+        "distributions": list(scenario.distributions),
+        "settings": settings,
+        "target": comparison["target"],
+        "target_source": comparison["target_source"],
+        "schedulers": schedulers,
+    }
+
+
+def run(args):
+    from .simulate import prepare, simulate
+    from .metrics import compare
+    from .presets import load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario, **_parse_params(args.param))
+        specs = [s for s in (x.strip() for x in args.schedulers.split(",")) if s]
+        if not specs:
+            raise ValueError("The --schedulers list is empty: name at least one, e.g. uniform,dump-ucb.")
+        if len(set(specs)) != len(specs):
+            raise ValueError(f"The --schedulers list names a scheduler twice: {args.schedulers!r}.")
+        options = dict(seeds=args.seeds, steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
+                       arm_level=args.arm_level, seed=args.seed, eval_every=args.eval_every, gate=args.gate,
+                       max_rounds=args.max_rounds)
+        setups = [prepare(scenario, spec, **options) for spec in specs]  # fail before running
+        if args.target != "auto":
+            float(args.target)
+    except (TypeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    steps = setups[0].steps
+    progress = None
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps * len(specs), unit="step", desc=scenario.name, file=sys.stderr)
+    started = time.perf_counter()
+    runs = []
+    try:
+        for spec in specs:
+            if bar is not None:
+                bar.set_postfix_str(spec)
+                progress = bar.update
+            runs.append(simulate(scenario, spec, engine=args.engine, threads=args.threads,
+                                            progress=progress, **options))
+    finally:
+        if bar is not None:
+            bar.close()
+    comparison = compare(runs, target=args.target, default=scenario.target)
+    print(format_table(comparison))
+    print(f"{len(specs)} scheduler(s) x {args.seeds} seeds x {steps} steps in {time.perf_counter() - started:.1f} s "
+          f"({args.engine} engine)")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        settings = {**runs[0].settings, "engine": args.engine}
+        settings.pop("hyperparameters", None)
+        settings.pop("arm_level", None)
+        settings.pop("n_arms", None)
+        results = build_results(scenario, runs, comparison, settings)
+        with open(os.path.join(args.out, "results.json"), "w") as handle:
+            json.dump(results, handle, indent=1)
+        from .plots import plot_curves
+
+        plot_curves(results, os.path.join(args.out, "curves.png"))
+        print(f"wrote {os.path.join(args.out, 'results.json')} and {os.path.join(args.out, 'curves.png')}")
+    return 0

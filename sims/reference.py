@@ -1,0 +1,124 @@
+"""The plain NumPy reference engine: the same model as ``_engine.py``, written for
+reading, one seed and one step at a time, through the public scheduler API.
+
+It draws the learner's randomness from NumPy's generator (not xoshiro), so it agrees
+with the compiled engine in distribution, not draw for draw: the tests compare the
+two statistically, and the benchmark compares their speed on the same workload.
+"""
+
+import numpy as np
+
+import banditcurr as bc
+
+from .schedulers import FixedSchedule
+from .simulate import streams
+
+
+def sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+class _Fixed:
+    """A FixedSchedule through the scheduler verbs (Efraimidis-Spirakis when B <= K)."""
+
+    def __init__(self, weights, stream):
+        self.p = np.asarray(weights)
+        self.rng = np.random.default_rng(stream)
+
+    def sample(self, batch_size):
+        if batch_size > self.p.size:
+            return self.rng.choice(self.p.size, size=batch_size, p=self.p)
+        with np.errstate(divide="ignore"):
+            keys = np.log(1.0 - self.rng.random(self.p.size)) / self.p
+        keys[self.p == 0] = -np.inf
+        return np.argsort(-keys, kind="mergesort")[:batch_size]
+
+    def update(self, arms, rewards, offsets):
+        pass
+
+
+def grpo_coefficients(rewards, offsets, p):
+    """Per group: sum_j A_j (r_j - p), with A_j = (r_j - mean) / (std + 1e-6), unbiased std."""
+    sizes = np.diff(offsets)
+    starts = offsets[:-1]
+    mean = np.add.reduceat(rewards, starts) / sizes
+    squares = np.add.reduceat((rewards - np.repeat(mean, sizes)) ** 2, starts)
+    std = np.sqrt(squares / np.maximum(sizes - 1, 1)) * (sizes > 1)
+    advantages = (rewards - np.repeat(mean, sizes)) / (np.repeat(std, sizes) + 1e-6)
+    return np.add.reduceat(advantages * (rewards - np.repeat(p, sizes)), starts)
+
+
+def run_reference(setup, progress=None):
+    """Run ``setup`` (from ``simulate.prepare``); return the records tuple of
+    ``SimulationResult`` (accuracy, zero_variance, arm_counts, rollouts, train_reward)."""
+    sc = setup.scenario
+    seeds, steps, batch, group = setup.seeds, setup.steps, setup.batch_size, setup.group_size
+    pool_start, pool_count = sc.pool_bounds()
+    n_dists = sc.n_distributions
+    accuracy = np.zeros((seeds, len(setup.eval_steps), n_dists))
+    zero_variance = np.zeros((seeds, steps))
+    arm_counts = np.zeros((seeds, steps, n_dists), dtype=np.int64)
+    rollouts = np.zeros((seeds, steps), dtype=np.int64)
+    train_reward = np.zeros((seeds, steps))
+    sched_streams, learn_streams = streams(setup.seed, seeds)
+    rounds = setup.max_rounds if setup.gate == "dynamic-sampling" else 1
+
+    def evaluate(theta):
+        return sigmoid(sc.loadings @ theta - sc.eval_difficulty.T).mean(axis=0)
+
+    for s in range(seeds):
+        if isinstance(setup.template, FixedSchedule):
+            scheduler = _Fixed(setup.template.weights, sched_streams[s])
+        else:
+            scheduler = bc.make(setup.name, setup.n_arms, seed=0, **setup.template.hyperparameters)
+            state = scheduler.state_dict()
+            state["rng"] = sched_streams[s]
+            scheduler.load_state_dict(state)
+        rng = np.random.default_rng(learn_streams[s])
+        theta = sc.init_skills.copy()
+        accuracy[s, 0] = evaluate(theta)
+        total_rollouts = 0
+        for t in range(steps):
+            kept = []  # (prompt, p, rewards) of the groups trained on
+            generated = zero = step_rollouts = 0
+            reward_sum = 0.0
+            for _ in range(rounds):
+                arms = scheduler.sample(batch)
+                if setup.arm_level == "prompt":
+                    prompts = arms
+                else:
+                    prompts = pool_start[arms] + rng.integers(0, pool_count[arms])
+                dist = sc.train_dist[prompts]
+                np.add.at(arm_counts[s, t], dist, 1)
+                sizes = np.full(batch, group)  # rollouts per group: the allocation point
+                offsets = np.concatenate([[0], np.cumsum(sizes)])
+                p = sigmoid(sc.loadings[dist] @ theta - sc.train_difficulty[prompts])
+                rewards = (rng.random(offsets[-1]) < np.repeat(p, sizes)).astype(np.float64)
+                scheduler.update(arms, rewards, offsets)
+                mixed = np.maximum.reduceat(rewards, offsets[:-1]) != np.minimum.reduceat(rewards, offsets[:-1])
+                generated += batch
+                zero += int((~mixed).sum())
+                reward_sum += rewards.sum()
+                step_rollouts += int(offsets[-1])
+                for b in range(batch):
+                    if len(kept) < batch and (setup.gate == "none" or mixed[b]):
+                        kept.append((prompts[b], p[b], rewards[offsets[b]:offsets[b + 1]]))
+                if len(kept) == batch:
+                    break
+            if kept:
+                prompts = np.array([k[0] for k in kept])
+                p = np.array([k[1] for k in kept])
+                rewards = np.concatenate([k[2] for k in kept])
+                offsets = np.concatenate([[0], np.cumsum([len(k[2]) for k in kept])])
+                coef = grpo_coefficients(rewards, offsets, p)
+                theta = theta + sc.learning_rate / offsets[-1] * (coef @ sc.loadings[sc.train_dist[prompts]])
+            theta = sc.init_skills + (1.0 - sc.forgetting) * (theta - sc.init_skills)
+            zero_variance[s, t] = zero / generated
+            total_rollouts += step_rollouts
+            rollouts[s, t] = total_rollouts
+            train_reward[s, t] = reward_sum / step_rollouts
+            if setup.eval_slot[t] >= 0:
+                accuracy[s, setup.eval_slot[t]] = evaluate(theta)
+        if progress is not None:
+            progress(steps / seeds)
+    return accuracy, zero_variance, arm_counts, rollouts, train_reward

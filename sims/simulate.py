@@ -1,0 +1,238 @@
+"""Run a scheduler on a scenario over many seeds: ``simulate``.
+
+    from banditcurr import sims
+    scenario = sims.make_scenario("kk12")
+    run = sims.simulate(scenario, "dump-ucb", seeds=100, steps=200)
+    run.accuracy.shape        # (100, 201, 12): seeds x evaluation points x distributions
+    sims.summarize(run, target=0.5)["steps_to_target"]
+
+Two engines compute the same model: ``"numba"`` (compiled, seeds in parallel, the
+default) and ``"numpy"`` (the plain reference in ``reference.py``, for tests and the
+benchmark). Seed s of base seed ``seed`` uses streams 2s (scheduler) and 2s + 1
+(learner) of ``banditcurr._rng.spawn_states(seed, 2 * seeds)``: a seed's result does
+not depend on how many seeds run beside it, nor on the thread count.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+import banditcurr as bc
+from banditcurr._dispatch import kind_of
+from banditcurr._rng import spawn_states
+
+from . import _engine
+from .scenario import Scenario
+from .schedulers import FixedSchedule, parse_spec, resolve_arm_level
+
+ENGINES = ("numba", "numpy")
+GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC}
+STATE_MEMORY_LIMIT = 4 * 2**30  # bytes of scheduler state over all seeds
+
+
+@dataclass
+class SimulationResult:
+    """The records of one scheduler on one scenario over S seeds.
+
+    - ``eval_steps``: int64 (E,), the training step of each evaluation (0 first).
+    - ``accuracy``: float64 (S, E, C), expected held-out accuracy per distribution.
+    - ``zero_variance``: float64 (S, T), fraction of generated groups whose rewards
+      are all equal (zero GRPO advantage) at each step.
+    - ``arm_counts``: int64 (S, T, C), generated groups per distribution per step.
+    - ``rollouts``: int64 (S, T), cumulative rollouts generated after each step.
+    - ``train_reward``: float64 (S, T), mean reward of the step's rollouts.
+    """
+
+    label: str
+    scheduler: str
+    arm_level: str
+    scenario: str
+    distributions: tuple
+    eval_steps: np.ndarray
+    accuracy: np.ndarray
+    zero_variance: np.ndarray
+    arm_counts: np.ndarray
+    rollouts: np.ndarray
+    train_reward: np.ndarray
+    seconds: float
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def mean_accuracy(self):
+        """float64 (S, E): held-out accuracy averaged over distributions."""
+        return self.accuracy.mean(axis=2)
+
+    def sampling_fraction(self):
+        """float64 (T, C): share of groups drawn from each distribution per step,
+        averaged over seeds."""
+        counts = self.arm_counts.sum(axis=0).astype(np.float64)
+        return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+
+
+def _check_int(name, value, low):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"The {name!r} argument of simulate must be an int >= {low}. Got {value!r} instead.")
+    if value < low:
+        raise ValueError(f"The {name!r} argument of simulate must be an int >= {low}. Got {value!r} instead.")
+    return int(value)
+
+
+def eval_schedule(steps, eval_every):
+    """(eval_steps (E,), eval_slot (T,)): evaluate at step 0, every ``eval_every``
+    steps and after the last; eval_slot[t] is the index written after step t, or -1."""
+    eval_slot = np.full(steps, -1, dtype=np.int64)
+    eval_steps = [0]
+    for t in range(steps):
+        if (t + 1) % eval_every == 0 or t + 1 == steps:
+            eval_slot[t] = len(eval_steps)
+            eval_steps.append(t + 1)
+    return np.array(eval_steps, dtype=np.int64), eval_slot
+
+
+@dataclass
+class Setup:
+    """Everything both engines need, checked: the resolved scheduler and settings."""
+
+    scenario: Scenario
+    label: str
+    name: str
+    arm_level: str
+    n_arms: int
+    template: object  # a banditcurr Scheduler (params, initial state) or a FixedSchedule
+    seeds: int
+    steps: int
+    batch_size: int
+    group_size: int
+    seed: int
+    eval_steps: np.ndarray
+    eval_slot: np.ndarray
+    gate: str
+    max_rounds: int
+
+    def settings(self):
+        return {"seeds": self.seeds, "steps": self.steps, "batch_size": self.batch_size,
+                "group_size": self.group_size, "seed": self.seed, "arm_level": self.arm_level,
+                "n_arms": self.n_arms, "gate": self.gate, "max_rounds": self.max_rounds,
+                "eval_every_steps": int(self.eval_steps[1] - self.eval_steps[0]) if len(self.eval_steps) > 1 else 0,
+                "hyperparameters": dict(getattr(self.template, "hyperparameters", {}))}
+
+
+def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
+            seed=0, eval_every=1, gate="none", max_rounds=4):
+    """Check the arguments of :func:`simulate` and resolve the scheduler (no run)."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"The 'scenario' argument of simulate must be a sims.Scenario (e.g. "
+                        f"sims.make_scenario('kk12')). Got {type(scenario).__name__}.")
+    seeds = _check_int("seeds", seeds, 1)
+    steps = scenario.steps if steps is None else _check_int("steps", steps, 1)
+    batch_size = scenario.batch_size if batch_size is None else _check_int("batch_size", batch_size, 1)
+    group_size = scenario.group_size if group_size is None else _check_int("group_size", group_size, 1)
+    seed = _check_int("seed", seed, 0)
+    eval_every = _check_int("eval_every", eval_every, 1)
+    if gate not in GATES:
+        raise ValueError(f"The 'gate' argument of simulate must be one of {tuple(GATES)}. Got {gate!r} instead.")
+    max_rounds = _check_int("max_rounds", max_rounds, 1)
+    if isinstance(scheduler, FixedSchedule):
+        level = resolve_arm_level(scheduler, scenario, arm_level)
+        n_arms = scenario.n_arms(level)
+        if len(scheduler.weights) != n_arms:
+            raise ValueError(f"FixedSchedule {scheduler.label!r} has {len(scheduler.weights)} weights, but "
+                             f"{scenario.name} has {n_arms} arms at {level} level.")
+        name, label, template = "fixed", scheduler.label, scheduler
+    else:
+        spec = parse_spec(scheduler)
+        level = resolve_arm_level(spec, scenario, arm_level)
+        n_arms = scenario.n_arms(level)
+        template = bc.make(spec.name, n_arms, seed=0, **spec.hyperparameters)
+        kind_of(template)  # raises if the scheduler has no compiled kind
+        name, label = spec.name, spec.label
+        n_float, n_int = template.kernels.sizes(template._params, n_arms)
+        needed = seeds * 8 * (n_float + n_int)
+        if needed > STATE_MEMORY_LIMIT:
+            raise ValueError(f"{label} at {level} level over {n_arms} arms needs {needed / 2**30:.1f} GiB of "
+                             f"scheduler state for {seeds} seeds (limit {STATE_MEMORY_LIMIT / 2**30:.0f} GiB). "
+                             f"Use fewer seeds, distribution-level arms, or a smaller window.")
+    eval_steps, eval_slot = eval_schedule(steps, eval_every)
+    return Setup(scenario, label, name, level, n_arms, template, seeds, steps, batch_size, group_size, seed,
+                 eval_steps, eval_slot, gate, max_rounds)
+
+
+def streams(seed, seeds):
+    """(scheduler streams, learner streams), uint64 (seeds, 4) each."""
+    states = spawn_states(seed, 2 * seeds)
+    return np.ascontiguousarray(states[0::2]), np.ascontiguousarray(states[1::2])
+
+
+def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
+             seed=0, eval_every=1, gate="none", max_rounds=4, engine="numba", threads=None, progress=None):
+    """Train ``seeds`` simulated GRPO learners on ``scenario`` under ``scheduler``.
+
+    ``scheduler``: a spec string (``"dump-ucb"``, ``"thompson@distribution"``,
+    ``"dump-ucb:c=0.5"``; see ``schedulers.py``) or a :class:`FixedSchedule`.
+    ``steps``, ``batch_size``, ``group_size`` default to the scenario's.
+    ``arm_level`` forces the arm level for this scheduler ("distribution" or "prompt").
+    ``gate``: "none", or "dynamic-sampling" (DAPO: train only on groups with mixed
+    rewards, drawing up to ``max_rounds`` batches per step to fill B; every rollout
+    counts in ``rollouts``). ``engine``: "numba" or "numpy". ``threads``: Numba
+    threads (restored afterwards); results do not depend on it. ``progress``: a
+    callable receiving the number of steps just completed (e.g. a tqdm ``update``).
+    Returns a :class:`SimulationResult`.
+    """
+    setup = prepare(scenario, scheduler, seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size,
+                    arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds)
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' argument of simulate must be one of {ENGINES}. Got {engine!r} instead.")
+    if threads is not None:
+        _check_int("threads", threads, 1)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"The 'progress' argument of simulate must be callable or None. Got {progress!r}.")
+    start = time.perf_counter()
+    if engine == "numba":
+        records = _run_numba(setup, threads, progress)
+    else:
+        from .reference import run_reference
+
+        records = run_reference(setup, progress)
+    seconds = time.perf_counter() - start
+    return SimulationResult(setup.label, setup.name, setup.arm_level, scenario.name, scenario.distributions,
+                            setup.eval_steps, *records, seconds=seconds,
+                            settings={**setup.settings(), "engine": engine})
+
+
+def _run_numba(setup, threads, progress):
+    sc, seeds, steps = setup.scenario, setup.seeds, setup.steps
+    pool_start, pool_count = sc.pool_bounds()
+    world = (sc.loadings, sc.init_skills, sc.train_dist, sc.train_difficulty, pool_start, pool_count,
+             sc.eval_difficulty)
+    settings_f = np.array([sc.learning_rate, sc.forgetting], dtype=np.float64)
+    settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
+                           GATES[setup.gate], setup.max_rounds], dtype=np.int64)
+    template = setup.template
+    if isinstance(template, FixedSchedule):
+        kind, params = _engine.FIXED_KIND, np.array(template.weights, dtype=np.float64)
+        f0, i0 = np.zeros(0), np.zeros(0, dtype=np.int64)
+    else:
+        kind, params, f0, i0 = kind_of(template), template._params, template._f, template._i
+    sched_rng, learn_rng = streams(setup.seed, seeds)
+    state = (np.tile(sc.init_skills, (seeds, 1)), np.tile(f0, (seeds, 1)), np.tile(i0, (seeds, 1)),
+             sched_rng, learn_rng)
+    n_dists = sc.n_distributions
+    records = (np.zeros((seeds, len(setup.eval_steps), n_dists)), np.zeros((seeds, steps)),
+               np.zeros((seeds, steps, n_dists), dtype=np.int64), np.zeros((seeds, steps), dtype=np.int64),
+               np.zeros((seeds, steps)))
+    chunk = steps if progress is None else max(1, steps // 50)
+    previous = numba.get_num_threads()
+    try:
+        if threads is not None:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        for t_start in range(0, steps, chunk):
+            t_stop = min(steps, t_start + chunk)
+            _engine.run_chunk(world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms,
+                              state, records, t_start, t_stop)
+            if progress is not None:
+                progress(t_stop - t_start)
+    finally:
+        numba.set_num_threads(previous)
+    return records
