@@ -13,9 +13,16 @@ from ._registry import REGISTRY, available, make
 from .base import Scheduler
 from .cures import CurES
 from .dump_ucb import DumpUCB
+from .exp3s import Exp3S
+from .learnability import Learnability
+from .plr import PLR
+from .sec import SEC
+from .thompson import Thompson
+from .tscl import TSCL
 from .two_level import TwoLevel
 from .uniform import Uniform
 
 __version__ = "0.1.0"
 
-__all__ = ["CurES", "DumpUCB", "REGISTRY", "Scheduler", "TwoLevel", "Uniform", "available", "make", "__version__"]
+__all__ = ["CurES", "DumpUCB", "Exp3S", "Learnability", "PLR", "REGISTRY", "SEC", "Scheduler", "TSCL",
+           "Thompson", "TwoLevel", "Uniform", "available", "make", "__version__"]

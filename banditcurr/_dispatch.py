@@ -13,10 +13,11 @@ appending a plain kind never renumbers them). A composite such as ``two_level`` 
 the ``*_leaf`` verbs for its parts, which is also why composites cannot nest.
 """
 
-from . import cures, dump_ucb, two_level, uniform
+from . import cures, dump_ucb, exp3s, learnability, plr, sec, thompson, tscl, two_level, uniform
 from ._jit import jit
 
-KINDS = (uniform.KERNELS, dump_ucb.KERNELS, cures.KERNELS)
+KINDS = (uniform.KERNELS, dump_ucb.KERNELS, cures.KERNELS, sec.KERNELS, exp3s.KERNELS,
+         tscl.KERNELS, plr.KERNELS, thompson.KERNELS, learnability.KERNELS)
 
 COMPOSITE_BASE = 1000
 TWO_LEVEL = COMPOSITE_BASE  # kind of banditcurr.two_level.TwoLevel
@@ -42,6 +43,18 @@ def init_leaf(kind, params, n_arms, f, i):
         dump_ucb._init(params, n_arms, f, i)
     elif kind == 2:
         cures._init(params, n_arms, f, i)
+    elif kind == 3:
+        sec._init(params, n_arms, f, i)
+    elif kind == 4:
+        exp3s._init(params, n_arms, f, i)
+    elif kind == 5:
+        tscl._init(params, n_arms, f, i)
+    elif kind == 6:
+        plr._init(params, n_arms, f, i)
+    elif kind == 7:
+        thompson._init(params, n_arms, f, i)
+    elif kind == 8:
+        learnability._init(params, n_arms, f, i)
 
 
 @jit
@@ -52,6 +65,18 @@ def update_leaf(kind, params, n_arms, f, i, arms, rewards, offsets):
         dump_ucb._update(params, n_arms, f, i, arms, rewards, offsets)
     elif kind == 2:
         cures._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 3:
+        sec._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 4:
+        exp3s._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 5:
+        tscl._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 6:
+        plr._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 7:
+        thompson._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 8:
+        learnability._update(params, n_arms, f, i, arms, rewards, offsets)
 
 
 @jit
@@ -62,6 +87,18 @@ def sample_leaf(kind, params, n_arms, f, i, rng, out):
         dump_ucb._sample(params, n_arms, f, i, rng, out)
     elif kind == 2:
         cures._sample(params, n_arms, f, i, rng, out)
+    elif kind == 3:
+        sec._sample(params, n_arms, f, i, rng, out)
+    elif kind == 4:
+        exp3s._sample(params, n_arms, f, i, rng, out)
+    elif kind == 5:
+        tscl._sample(params, n_arms, f, i, rng, out)
+    elif kind == 6:
+        plr._sample(params, n_arms, f, i, rng, out)
+    elif kind == 7:
+        thompson._sample(params, n_arms, f, i, rng, out)
+    elif kind == 8:
+        learnability._sample(params, n_arms, f, i, rng, out)
 
 
 @jit
@@ -72,6 +109,18 @@ def probs_leaf(kind, params, n_arms, f, i, out):
         dump_ucb._probs(params, n_arms, f, i, out)
     elif kind == 2:
         cures._probs(params, n_arms, f, i, out)
+    elif kind == 3:
+        sec._probs(params, n_arms, f, i, out)
+    elif kind == 4:
+        exp3s._probs(params, n_arms, f, i, out)
+    elif kind == 5:
+        tscl._probs(params, n_arms, f, i, out)
+    elif kind == 6:
+        plr._probs(params, n_arms, f, i, out)
+    elif kind == 7:
+        thompson._probs(params, n_arms, f, i, out)
+    elif kind == 8:
+        learnability._probs(params, n_arms, f, i, out)
 
 
 @jit

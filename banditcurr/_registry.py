@@ -7,6 +7,12 @@ import difflib
 
 from .cures import CurES
 from .dump_ucb import DumpUCB
+from .exp3s import Exp3S
+from .learnability import Learnability
+from .plr import PLR
+from .sec import SEC
+from .thompson import Thompson
+from .tscl import TSCL
 from .two_level import TwoLevel
 from .uniform import Uniform
 
@@ -15,6 +21,13 @@ REGISTRY = {
     "dump-ucb": (DumpUCB, {}),
     "cures": (CurES, {}),
     "two-level": (TwoLevel, {}),
+    "sec": (SEC, {}),
+    "exp3s": (Exp3S, {}),
+    "tscl": (TSCL, {}),
+    "plr": (PLR, {}),
+    "thompson": (Thompson, {}),
+    "learnability": (Learnability, {}),
+    "sfl": (Learnability, {"uniform_mix": 0.5}),
 }
 
 

@@ -248,3 +248,13 @@ class Exp3S(Scheduler):
                 f"The 'low_quantile' parameter of Exp3S must be below 'high_quantile'. "
                 f"Got low_quantile={low!r}, high_quantile={high!r}."
             )
+
+    def _check_state(self, arrays):
+        """The kernels index the history ring with its cursor: refuse one out of range."""
+        window = self.hyperparameters["window"]
+        head, fill = arrays["history_cursor"]
+        if not (0 <= head < window and 0 <= fill <= window and arrays["rounds"][0] >= 0):
+            raise ValueError(
+                f"The 'state' dict holds a history cursor (head={head}, fill={fill}) out of range for "
+                f"window={window}: it was not made by this scheduler."
+            )

@@ -224,3 +224,12 @@ class PLR(Scheduler):
         Param("new_level_prob", 0.5, "float", low=0.0, high=1.0,
               doc="nu: probability of a new level under the fixed schedule"),
     )
+
+    def _check_state(self, arrays):
+        """Staleness needs 0 <= C_i <= c: refuse a state that breaks it."""
+        counter, last_seen = arrays["counter"][0], arrays["last_seen"]
+        if not (counter >= 0 and ((last_seen >= 0) & (last_seen <= counter)).all()):
+            raise ValueError(
+                f"The 'state' dict holds last_seen values outside 0..counter={counter}: "
+                f"it was not made by this scheduler."
+            )

@@ -270,3 +270,13 @@ class TSCL(Scheduler):
                 f"(the sampling teacher picks the arm with the largest sampled change). "
                 f"Got policy={self.hyperparameters['policy']!r}; use teacher='window' or 'online' for 'boltzmann'."
             )
+
+    def _check_state(self, arrays):
+        """The kernels index the history rings with these cursors: refuse any out of range."""
+        window = self.hyperparameters["window"]
+        head, fill = arrays["history_head"], arrays["history_fill"]
+        if not (((head >= 0) & (head < window) & (fill >= 0) & (fill <= window)).all()):
+            raise ValueError(
+                f"The 'state' dict holds history cursors out of range for window={window}: "
+                f"it was not made by this scheduler."
+            )
