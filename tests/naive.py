@@ -2,6 +2,7 @@
 banditcurr's kernels. Each test compares a kernel with its twin here.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -296,3 +297,223 @@ def allocate(sigma, budget, min_size=2, max_size=None):
 def keep_mixed(rewards, offsets):
     """DAPO's filter: True for groups whose rewards are not all equal."""
     return np.array([len(set(group.tolist())) > 1 for group in groups(rewards, offsets)])
+
+
+# -- family-a twins: SEC, Exp3.S, TSCL, PLR ------------------------------------------
+# Group statistics as plain sequential sums (the kernels' order), so ties between
+# groups come out bit for bit the same.
+
+def seq_mean(values):
+    total = 0.0
+    for x in values:
+        total += x
+    return total / len(values)
+
+
+def seq_abs_advantages(group):
+    """|A_j| = |r_j - mean| / (unbiased std + 1e-6), summed in order."""
+    mean = seq_mean(group)
+    std = 0.0
+    if len(group) > 1:
+        total = 0.0
+        for x in group:
+            total += (x - mean) ** 2
+        std = math.sqrt(total / (len(group) - 1))
+    return [abs(x - mean) / (std + 1e-6) for x in group]
+
+
+class NaiveSEC:
+    """SEC as its formula reads: per step, r(c) = mean |A| of c's responses,
+    Q(c) <- alpha r(c) + (1 - alpha) Q(c); absent c: r = 0 if decay_absent."""
+
+    def __init__(self, n_arms, alpha=0.5, temperature=1.0, decay_absent=True):
+        self.q = np.zeros(n_arms)
+        self.alpha, self.tau, self.decay = alpha, temperature, decay_absent
+
+    def update(self, arms, rewards, offsets):
+        values = {}
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            values.setdefault(int(arm), []).extend(seq_abs_advantages(list(group)))
+        for k in range(len(self.q)):
+            if k in values:
+                self.q[k] = self.alpha * seq_mean(values[k]) + (1 - self.alpha) * self.q[k]
+            elif self.decay:
+                self.q[k] = (1 - self.alpha) * self.q[k]
+
+    def probs(self):
+        return softmax(self.q, self.tau)
+
+    def sample(self, rng, batch):
+        return sample_from_probs(rng, self.probs(), batch)
+
+
+def linear_quantile(values, level):
+    """NumPy's default quantile, written out: interpolate between order statistics."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * level
+    low = int(math.floor(position))
+    if low >= len(ordered) - 1:
+        return ordered[-1]
+    return ordered[low] + (position - low) * (ordered[low + 1] - ordered[low])
+
+
+class NaiveExp3S:
+    """Exp3.S with log-weights exactly as Graves et al. write it; each group one round."""
+
+    def __init__(self, n_arms, eta=1e-3, epsilon=0.05, beta=0.0, alpha=None, signal="abs_advantage",
+                 window=1000, low_quantile=0.2, high_quantile=0.8, threshold=0.5):
+        self.k = n_arms
+        self.w = np.zeros(n_arms)
+        self.eta, self.eps, self.beta, self.alpha = eta, epsilon, beta, alpha
+        self.signal, self.window, self.lo, self.hi, self.threshold = signal, window, low_quantile, high_quantile, threshold
+        self.history = []
+        self.last_success = np.zeros(n_arms)
+        self.t = 0
+
+    def probs(self):
+        return (1 - self.eps) * softmax(self.w, 1.0) + self.eps / self.k
+
+    def sample(self, rng, batch):
+        return sample_from_probs(rng, self.probs(), batch)
+
+    def update(self, arms, rewards, offsets):
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            if self.signal == "success_gain":
+                rate = sum(1 for x in group if x >= self.threshold) / len(group)
+                raw = rate - self.last_success[arm]
+                self.last_success[arm] = rate
+            else:
+                raw = seq_mean(seq_abs_advantages(list(group)))
+            self.history = (self.history + [raw])[-self.window:]
+            low, high = linear_quantile(self.history, self.lo), linear_quantile(self.history, self.hi)
+            if raw < low:
+                r = -1.0
+            elif raw > high:
+                r = 1.0
+            else:
+                r = 2 * (raw - low) / (high - low) - 1 if high > low else 0.0
+            self.t += 1
+            alpha = 1.0 / self.t if self.alpha is None else self.alpha
+            pi = self.probs()
+            gains = self.eta * ((np.arange(self.k) == arm) * r + self.beta) / pi
+            z = self.w + gains
+            top = z.max()
+            e = np.exp(z - top)
+            if self.k > 1:
+                self.w = top + np.log((1 - alpha) * e + alpha / (self.k - 1) * (e.sum() - e))
+            else:
+                self.w = z
+
+
+class NaiveTSCL:
+    """TSCL's three teachers as the paper states them; the sampling teacher's
+    probabilities by enumerating every joint draw (small K and window only)."""
+
+    def __init__(self, n_arms, teacher="sampling", policy="epsilon_greedy", epsilon=0.1, temperature=0.0004,
+                 lr=0.1, window=10, abs_slope=True, threshold=0.5):
+        self.k, self.teacher, self.policy, self.eps, self.tau = n_arms, teacher, policy, epsilon, temperature
+        self.lr, self.window, self.abs, self.threshold = lr, window, abs_slope, threshold
+        self.last = np.zeros(n_arms)
+        self.q = np.full(n_arms, 1.0 if teacher == "window" else 0.0)
+        self.history = [[] for _ in range(n_arms)]  # (step, score) or score changes
+        self.step = 0
+
+    def update(self, arms, rewards, offsets):
+        self.step += 1
+        wins, counts = np.zeros(self.k), np.zeros(self.k)
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            wins[arm] += sum(1 for x in group if x >= self.threshold)
+            counts[arm] += len(group)
+        for k in np.flatnonzero(counts):
+            score = wins[k] / counts[k]
+            change, self.last[k] = score - self.last[k], score
+            if self.teacher == "online":
+                self.q[k] = self.lr * change + (1 - self.lr) * self.q[k]
+                continue
+            entry = (self.step, score) if self.teacher == "window" else change
+            self.history[k] = (self.history[k] + [entry])[-self.window:]
+            if self.teacher == "window" and len(self.history[k]) >= 2:
+                steps, scores = zip(*self.history[k])
+                self.q[k] = np.polyfit(steps, scores, 1)[0]
+
+    def _key(self, x):
+        return abs(x) if self.abs else x
+
+    def probs(self):
+        if self.teacher == "sampling":
+            empty = [k for k in range(self.k) if not self.history[k]]
+            win = np.zeros(self.k)
+            if empty:
+                win[empty] = 1.0 / len(empty)
+            else:
+                draws = list(itertools.product(*self.history))
+                for draw in draws:
+                    keys = [self._key(x) for x in draw]
+                    best = [k for k in range(self.k) if keys[k] == max(keys)]
+                    win[best] += 1.0 / len(best) / len(draws)
+            return (1 - self.eps) * win + self.eps / self.k
+        v = np.abs(self.q) if self.abs else self.q
+        if self.policy == "boltzmann":
+            return softmax(v, self.tau)
+        best = v == v.max()
+        return (1 - self.eps) * best / best.sum() + self.eps / self.k
+
+    def sample(self, rng, batch):
+        return sample_from_probs(rng, self.probs(), batch)
+
+
+class NaivePLR:
+    """Prioritized Level Replay as the paper writes it, with tied ranks sharing weight."""
+
+    def __init__(self, n_arms, score="value_l1", prioritization="rank", temperature=0.1, staleness_coef=0.1,
+                 score_ema=1.0, schedule="proportionate", min_seen_fraction=1.0, new_level_prob=0.5):
+        self.k, self.score, self.prio, self.beta, self.rho = n_arms, score, prioritization, temperature, staleness_coef
+        self.ema, self.schedule, self.min_seen, self.nu = score_ema, schedule, min_seen_fraction, new_level_prob
+        self.s = np.zeros(n_arms)
+        self.last = np.zeros(n_arms, dtype=np.int64)  # 0 = unseen
+        self.c = 0
+
+    def _group_score(self, group):
+        mean = seq_mean(group)
+        if self.score == "abs_advantage":
+            return seq_mean(seq_abs_advantages(group))
+        if self.score == "positive_value_loss":
+            return seq_mean([max(x - mean, 0.0) for x in group])
+        return seq_mean([abs(x - mean) for x in group])
+
+    def update(self, arms, rewards, offsets):
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            self.s[arm] = (1 - self.ema) * self.s[arm] + self.ema * self._group_score(list(group))
+            self.c += 1
+            self.last[arm] = self.c
+
+    def probs(self):
+        seen = [k for k in range(self.k) if self.last[k] > 0]
+        unseen = [k for k in range(self.k) if self.last[k] == 0]
+        fraction = len(seen) / self.k
+        if not seen or (unseen and fraction < self.min_seen):
+            replay = 0.0
+        elif not unseen:
+            replay = 1.0
+        else:
+            replay = 1 - self.nu if self.schedule == "fixed" else fraction
+        p = np.zeros(self.k)
+        if replay > 0:
+            h = np.zeros(self.k)
+            for i in seen:
+                if self.prio == "rank":
+                    above = sum(1 for j in seen if self.s[j] > self.s[i])
+                    ties = sum(1 for j in seen if self.s[j] == self.s[i])
+                    h[i] = np.mean([(1.0 / r) ** (1 / self.beta) for r in range(above + 1, above + ties + 1)])
+                else:
+                    h[i] = self.s[i] ** (1 / self.beta)
+            p_score = h / h.sum() if h.sum() > 0 else np.isin(np.arange(self.k), seen) / len(seen)
+            stale = np.array([self.c - self.last[i] if i in seen else 0 for i in range(self.k)], dtype=float)
+            p_stale = stale / stale.sum() if stale.sum() > 0 else np.isin(np.arange(self.k), seen) / len(seen)
+            p = replay * ((1 - self.rho) * p_score + self.rho * p_stale)
+        for i in unseen:
+            p[i] = (1 - replay) / len(unseen)
+        return p
+
+    def sample(self, rng, batch):
+        return sample_from_probs(rng, self.probs(), batch)
