@@ -7,7 +7,7 @@ arXiv 2010.03934) and its released code (facebookresearch/level-replay,
 
 import numpy as np
 
-from ._feedback import group_mean, group_std
+from ._feedback import group_mean, mean_abs_advantage
 from ._jit import jit
 from ._params import Param
 from ._sampling import sample_from_probs
@@ -49,17 +49,13 @@ def group_score(kind, rewards, start, stop):
     """A group's learning potential. value_l1: mean |r_j - mean|, PLR's L1 value loss
     with the group mean as the value baseline; abs_advantage: mean |A_j| (GRPO
     normalised); positive_value_loss: mean max(r_j - mean, 0)."""
-    mean = group_mean(rewards, start, stop)
-    scale = 1.0
     if kind == _ABS_ADVANTAGE:
-        scale = 1.0 / (group_std(rewards, start, stop, mean) + 1e-6)
+        return mean_abs_advantage(rewards, start, stop)
+    mean = group_mean(rewards, start, stop)
     total = 0.0
     for j in range(start, stop):
         gap = rewards[j] - mean
-        if kind == _POSITIVE_VALUE_LOSS:
-            total += max(gap, 0.0)
-        else:
-            total += abs(gap) * scale
+        total += max(gap, 0.0) if kind == _POSITIVE_VALUE_LOSS else abs(gap)
     return total / (stop - start)
 
 
