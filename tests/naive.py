@@ -405,6 +405,17 @@ class NaiveExp3S:
                 self.w = z
 
 
+def least_squares_slope(xs, ys):
+    """Slope of the least-squares line through (xs, ys), the textbook formula summed
+    in order (so equal slopes of different data tie exactly, as in the kernel)."""
+    mean_x, mean_y = seq_mean([float(x) for x in xs]), seq_mean(ys)
+    cov = var = 0.0
+    for x, y in zip(xs, ys):
+        cov += (x - mean_x) * (y - mean_y)
+        var += (x - mean_x) * (x - mean_x)
+    return cov / var
+
+
 class NaiveTSCL:
     """TSCL's three teachers as the paper states them; the sampling teacher's
     probabilities by enumerating every joint draw (small K and window only)."""
@@ -433,8 +444,7 @@ class NaiveTSCL:
             entry = (self.step, score) if self.teacher == "window" else change
             self.history[k] = (self.history[k] + [entry])[-self.window:]
             if self.teacher == "window" and len(self.history[k]) >= 2:
-                steps, scores = zip(*self.history[k])
-                self.q[k] = np.polyfit(steps, scores, 1)[0]
+                self.q[k] = least_squares_slope(*zip(*self.history[k]))
 
     def _key(self, x):
         return abs(x) if self.abs else x
