@@ -92,7 +92,8 @@ def sample_from_probs(rng, p, batch):
         cumulative = np.cumsum(p)
         return np.array([np.searchsorted(cumulative, rng.uniform() * cumulative[-1], side="right")
                          for _ in range(batch)])
-    keys = np.array([math.log(1.0 - rng.uniform()) / pk if pk > 0 else -np.inf for pk in p])
+    u = [1.0 - rng.uniform() for _ in p]  # one draw per arm, zero-probability arms included
+    keys = np.array([math.log(uk) / pk if pk > 0 else -np.inf for uk, pk in zip(u, p)])
     return np.argsort(-keys, kind="mergesort")[:batch]
 
 
