@@ -39,47 +39,7 @@ import math
 import numpy as np
 
 from ._jit import jit
-
-_CF_MAX_ITERATIONS = 1000
-_CF_TOLERANCE = 3e-16
-_TINY = 1e-300
-
-
-@jit
-def _beta_continued_fraction(a, b, x):
-    """Continued fraction of the incomplete beta function (modified Lentz method)."""
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > _TINY else _TINY)
-    h = d
-    for m in range(1, _CF_MAX_ITERATIONS + 1):
-        m2 = 2.0 * m
-        for numerator in (m * (b - m) * x / ((qam + m2) * (a + m2)),
-                          -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > _TINY else _TINY)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > _TINY else _TINY
-            h *= d * c
-        if abs(d * c - 1.0) < _CF_TOLERANCE:
-            break
-    return h
-
-
-@jit
-def beta_cdf(x, a, b):
-    """P(X <= x) for X ~ Beta(a, b): the regularized incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
-
+from ._posterior import beta_cdf, log_beta_norm
 
 @jit
 def _success_sigma(success, saturation, sigma_out):
@@ -100,9 +60,10 @@ def _posterior_sigma(alpha, beta, saturation, confidence, sigma_out):
     for x in range(alpha.shape[0]):
         a, b = alpha[x], beta[x]
         p = a / (a + b)
-        if confidence > 0.0:
-            saturated = (beta_cdf(saturation, a, b) >= confidence
-                         or 1.0 - beta_cdf(1.0 - saturation, a, b) >= confidence)
+        if confidence > 0.0:  # both tails as lower tails: P(p >= 1 - eps) = P(Beta(b, a) <= eps)
+            log_norm = log_beta_norm(a, b)
+            saturated = (beta_cdf(a, b, log_norm, saturation) >= confidence
+                         or beta_cdf(b, a, log_norm, saturation) >= confidence)
         else:
             saturated = p <= saturation or p >= 1.0 - saturation
         sigma_out[x] = 0.0 if saturated else math.sqrt(p * (1.0 - p))
@@ -220,9 +181,10 @@ def _check_vector(name, values, low=None, high=None, low_open=False):
         bad |= array > high
     if bad.any():
         where = int(np.flatnonzero(bad)[0])
-        allowed = "finite" + (f", {'>' if low_open else '>='} {low:g}" if low is not None else "") + \
-            (f", <= {high:g}" if high is not None else "")
-        raise ValueError(f"The {name!r} argument must hold {allowed} values. Got {array[where]!r} at index {where}.")
+        bounds = ([f"{'>' if low_open else '>='} {low:g}"] if low is not None else []) + \
+            ([f"<= {high:g}"] if high is not None else [])
+        allowed = "finite values" + (" " + " and ".join(bounds) if bounds else "")
+        raise ValueError(f"The {name!r} argument must hold {allowed}. Got {float(array[where])!r} at index {where}.")
     return array
 
 

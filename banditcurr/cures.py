@@ -10,11 +10,12 @@ import math
 
 import numpy as np
 
-from ._feedback import count_successes
 from ._jit import jit
 from ._params import Param
+from ._posterior import beta_update
 from ._rng import sample_distinct, uniform
 from ._sampling import mix_uniform, sample_from_probs
+from .allocation import allocate_rollouts_posterior
 from .base import Kernels, Scheduler
 
 # params layout (order of CurES.params)
@@ -29,50 +30,41 @@ def _sizes(params, n_arms):
 @jit
 def _views(params, n_arms, f, i):
     return (
-        f[:n_arms],  # successes: s_x, rollouts with reward >= threshold (decayed if decay < 1)
-        f[n_arms:2 * n_arms],  # failures: f_x, the other rollouts
+        f[:n_arms],  # alpha: 1 + s_x, the posterior's first parameter (successes, decayed if decay < 1)
+        f[n_arms:2 * n_arms],  # beta: 1 + f_x (failures)
     )
 
 
-FIELDS = ("successes", "failures")
+FIELDS = ("alpha", "beta")
 
 
 @jit
 def _init(params, n_arms, f, i):
-    f[:] = 0.0
+    f[:] = 1.0  # the Beta(1, 1) prior
 
 
 @jit
 def _update(params, n_arms, f, i, arms, rewards, offsets):
-    successes, failures = _views(params, n_arms, f, i)
-    decay = params[_DECAY]
-    for g in range(arms.shape[0]):
-        arm = arms[g]
-        start, stop = offsets[g], offsets[g + 1]
-        wins = count_successes(rewards, start, stop, params[_THRESHOLD])
-        if decay < 1.0:  # MoPPS-style forgetting, toward the Beta(1, 1) prior
-            successes[arm] *= decay
-            failures[arm] *= decay
-        successes[arm] += wins
-        failures[arm] += stop - start - wins
+    alpha, beta = _views(params, n_arms, f, i)
+    beta_update(alpha, beta, 1.0, 1.0, params[_DECAY], params[_THRESHOLD], arms, rewards, offsets)
 
 
 @jit
-def _log_weight(params, successes, failures, arm):
+def _log_weight(params, alpha, beta, arm):
     """sigma_x / tau_x, the log of prompt x's unnormalised sampling weight."""
-    p_hat = (1.0 + successes[arm]) / (2.0 + successes[arm] + failures[arm])
+    p_hat = alpha[arm] / (alpha[arm] + beta[arm])
     tau = params[_TEMPERATURE]
     if params[_SCALE_BY_SUCCESSES] != 0.0:
-        tau *= 1.0 + successes[arm]
+        tau *= alpha[arm]
     return math.sqrt(p_hat * (1.0 - p_hat)) / tau
 
 
 @jit
 def _probs(params, n_arms, f, i, out):
-    successes, failures = _views(params, n_arms, f, i)
+    alpha, beta = _views(params, n_arms, f, i)
     top = -np.inf
     for k in range(n_arms):
-        out[k] = _log_weight(params, successes, failures, k)
+        out[k] = _log_weight(params, alpha, beta, k)
         top = max(top, out[k])
     total = 0.0
     for k in range(n_arms):
@@ -87,13 +79,13 @@ def _probs(params, n_arms, f, i, out):
 def _sample_pool(params, n_arms, f, i, rng, out, pool_size):
     """Distinct prompts in O(pool_size): a uniform pool of distinct candidates, then the
     batch drawn from it without replacement (Efraimidis-Spirakis keys log(u) / w)."""
-    successes, failures = _views(params, n_arms, f, i)
+    alpha, beta = _views(params, n_arms, f, i)
     candidates = np.empty(pool_size, dtype=np.int64)
     sample_distinct(rng, n_arms, candidates)
     weights = np.empty(pool_size)
     top = -np.inf
     for c in range(pool_size):
-        weights[c] = _log_weight(params, successes, failures, candidates[c])
+        weights[c] = _log_weight(params, alpha, beta, candidates[c])
         top = max(top, weights[c])
     total = 0.0
     for c in range(pool_size):
@@ -124,11 +116,11 @@ def _sample(params, n_arms, f, i, rng, out):
 
 @jit
 def _posterior(params, n_arms, f, i, arms, alpha_out, beta_out):
-    """Beta posterior parameters of ``arms``: alpha = 1 + s_x, beta = 1 + f_x (float64)."""
-    successes, failures = _views(params, n_arms, f, i)
+    """Beta posterior parameters (alpha, beta) of ``arms``, float64 (len(arms),) each."""
+    alpha, beta = _views(params, n_arms, f, i)
     for b in range(arms.shape[0]):
-        alpha_out[b] = 1.0 + successes[arms[b]]
-        beta_out[b] = 1.0 + failures[arms[b]]
+        alpha_out[b] = alpha[arms[b]]
+        beta_out[b] = beta[arms[b]]
 
 
 KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
@@ -137,11 +129,13 @@ KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
 class CurES(Scheduler):
     """CurES prompt sampler: Beta posteriors, sampling tilted toward sqrt(p(1 - p)).
 
-    For each prompt x with s_x successes (reward >= ``threshold``) and f_x failures:
+    Each prompt x keeps a posterior Beta(alpha_x, beta_x) over its success rate, from
+    the prior Beta(1, 1): after rollouts with s_x successes (reward >= ``threshold``)
+    and f_x failures, alpha_x = 1 + s_x and beta_x = 1 + f_x. Then
 
-        p_x     = (1 + s_x) / (2 + s_x + f_x)        mean of the posterior Beta(1 + s_x, 1 + f_x)
+        p_x     = alpha_x / (alpha_x + beta_x)        posterior mean
         sigma_x = sqrt(p_x (1 - p_x))                 std of x's Bernoulli reward
-        tau_x   = temperature * (1 + s_x)             (or temperature, if not scale_by_successes)
+        tau_x   = temperature * alpha_x               (or temperature, if not scale_by_successes)
         P(x)    = exp(sigma_x / tau_x) / sum_y exp(sigma_y / tau_y)
         P      <- (1 - uniform_mix) P + uniform_mix / K
 
@@ -149,22 +143,25 @@ class CurES(Scheduler):
     B > K draws each slot from P with replacement. ``pool_ratio = r`` makes a step cost
     O(r B) instead of O(K): r B distinct candidates are drawn uniformly and the batch is
     drawn from them with the same weights (``probs()`` still reports the full P, which
-    the pool approximates). ``decay = lambda`` forgets old evidence (s_x <- lambda s_x + wins,
-    likewise f_x) for the prompts being updated, as MoPPS does.
+    the pool approximates). ``decay = lambda`` forgets old evidence as MoPPS does: each
+    prompt present in an update first gets alpha <- lambda alpha + (1 - lambda), likewise
+    beta (once per update call), then its new successes and failures are added.
 
-    Defaults reproduce the released CurES sampler: tau_x = (1 + s_x) / 0.01, i.e.
-    temperature 100 scaled by successes, cumulative counts, threshold 0.5. Note what
-    that means: sigma_x / tau_x <= 0.005, so the released tilt changes a prompt's
-    probability by at most a factor e^0.005 ~ 1.005 -- in effect uniform sampling of
-    prompts, with CurES's gains coming from its rollout allocation (``allocate``).
-    For a real tilt set e.g. ``temperature=0.05, scale_by_successes=False`` (the paper's
-    exp(sigma / tau) with a temperature that matters).
+    Defaults reproduce the released CurES sampler (``EpicSampler``): weights
+    exp(sigma_x / tau_x) with tau_x = (1 + s_x) / 0.01, i.e. temperature 100 scaled by
+    successes, cumulative counts, threshold 0.5. Note what that means: sigma_x / tau_x
+    <= 0.005, so the released tilt changes a prompt's probability by at most a factor
+    e^0.005 ~ 1.005 -- in effect uniform sampling of prompts, CurES's gains coming from
+    its rollout allocation (``allocate``). For a tilt that matters, set e.g.
+    ``temperature=0.05, scale_by_successes=False``.
 
     Fixed defects of the released code: the temperature (hard-coded 1e-2 in the
     sampler, whose ``entropy_param`` was ignored) is a parameter; success is
     ``reward >= threshold`` (the release used ``> 0.5``: identical for 0/1 rewards);
     the posterior is saved and resumed; a step can cost O(pool) instead of O(K);
-    randomness is a seeded stream, not NumPy's global one.
+    randomness is a seeded stream, not NumPy's global one. Not reproduced: the
+    release's data loader walks epochs without replacement across steps; here each
+    step draws afresh (distinct within the batch).
     """
 
     name = "cures"
@@ -173,14 +170,18 @@ class CurES(Scheduler):
         Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold"),
         Param("temperature", 100.0, "float", low=0.0, low_open=True,
               doc="tau in exp(sigma_x / tau_x); released value 1 / 0.01"),
-        Param("scale_by_successes", True, "bool", doc="tau_x = tau (1 + s_x), as released"),
+        Param("scale_by_successes", True, "bool", doc="tau_x = tau alpha_x = tau (1 + s_x), as released"),
         Param("decay", 1.0, "float", low=0.0, high=1.0, low_open=True,
-              doc="lambda in s_x <- lambda s_x + wins (1 = cumulative counts)"),
+              doc="lambda in alpha <- lambda alpha + (1 - lambda) + wins (1 = cumulative counts)"),
         Param("pool_ratio", None, "int", low=1, none_means=0,
               doc="draw the batch from a uniform pool of pool_ratio * B prompts; None = all K"),
         Param("uniform_mix", 0.0, "float", low=0.0, high=1.0, high_open=True,
               doc="eps in P <- (1 - eps) P + eps / K"),
     )
+
+    @property
+    def batch_split_invariant(self):
+        return self.hyperparameters["decay"] == 1.0
 
     def posterior(self, arms=None):
         """Beta posterior ``(alpha, beta)`` of ``arms`` (all prompts if None): float64 copies."""
@@ -198,11 +199,16 @@ class CurES(Scheduler):
     def allocate(self, arms, budget, *, min_size=2, max_size=None, saturation=0.1, confidence=0.5):
         """Rollouts per prompt of ``arms`` for a total ``budget``: G_x proportional to
         sigma_x, 0 for saturated prompts. See ``banditcurr.allocation.allocate_rollouts_posterior``."""
-        from .allocation import allocate_rollouts_posterior
-
         alpha, beta = self.posterior(arms)
         return allocate_rollouts_posterior(alpha, beta, budget, min_size=min_size, max_size=max_size,
                                            saturation=saturation, confidence=confidence)
+
+    def _check_state(self, arrays):
+        for name in FIELDS:
+            values = arrays[name]
+            if not np.all(np.isfinite(values)) or np.any(values < 1.0):
+                raise ValueError(f"The 'state' array {name!r} must hold finite values >= 1 "
+                                 f"(1 + a count of rollouts). Got min {values.min()!r}.")
 
     def _check_arms(self, arms):
         arms = np.asarray(arms)

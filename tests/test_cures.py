@@ -1,0 +1,133 @@
+"""CurES: kernels against the NumPy twin (exact draws), the formula by hand, options."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import banditcurr as bc
+from naive import NaiveCurES, Xoshiro
+
+OPTIONS = [
+    {},
+    {"temperature": 0.05, "scale_by_successes": False},
+    {"temperature": 0.2, "decay": 0.7, "uniform_mix": 0.1},
+    {"temperature": 0.1, "scale_by_successes": False, "pool_ratio": 2},
+    {"threshold": 0.0, "pool_ratio": 3, "decay": 0.5},
+]
+
+
+def feedback(rng, arms, ragged):
+    sizes = rng.integers(1, 7, len(arms)) if ragged else np.full(len(arms), 4)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    success = (np.repeat(arms, sizes) % 5) / 4.0
+    rewards = (rng.random(offsets[-1]) < success).astype(float) - 0.3 * (rng.random(offsets[-1]) < 0.2)
+    return rewards, offsets
+
+
+@settings(max_examples=15, deadline=None)
+@given(option=st.sampled_from(range(len(OPTIONS))), n_arms=st.sampled_from([1, 3, 10, 40]),
+       seed=st.integers(0, 2**32 - 1), ragged=st.booleans())
+def test_kernels_match_twin(option, n_arms, seed, ragged):
+    hyper = OPTIONS[option]
+    scheduler = bc.make("cures", n_arms=n_arms, seed=seed, **hyper)
+    twin, stream = NaiveCurES(n_arms, **hyper), Xoshiro(scheduler.state_dict()["rng"])
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        batch = int(rng.integers(1, 2 * n_arms + 3))
+        arms = scheduler.sample(batch)
+        np.testing.assert_array_equal(arms, twin.sample(stream, batch))
+        rewards, offsets = feedback(rng, arms, ragged)
+        scheduler.update(arms, rewards, offsets)
+        twin.update(arms, rewards, offsets)
+        state = scheduler.state_dict()
+        np.testing.assert_allclose(state["alpha"], twin.alpha, rtol=1e-12)
+        np.testing.assert_allclose(state["beta"], twin.beta, rtol=1e-12)
+        np.testing.assert_allclose(scheduler.probs(), twin.probs(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(state["rng"], stream.state())
+
+
+def test_formula_by_hand():
+    s = bc.make("cures", n_arms=3, temperature=1.0, scale_by_successes=False)
+    s.update(np.array([0]), np.array([[1.0, 1.0, 1.0, 0.0]]))  # Beta(4, 2): p = 2/3
+    sigma = np.array([math.sqrt(2 / 9), 0.5, 0.5])
+    expected = np.exp(sigma) / np.exp(sigma).sum()
+    np.testing.assert_allclose(s.probs(), expected, rtol=1e-14)
+    alpha, beta = s.posterior()
+    np.testing.assert_array_equal(alpha, [4, 1, 1])
+    np.testing.assert_array_equal(beta, [2, 1, 1])
+    np.testing.assert_allclose(s.success_estimate([0, 2]), [2 / 3, 0.5])
+
+
+def test_released_preset_tilt_is_tiny_and_tempered_tilt_is_not():
+    rewards = np.array([[1.0] * 8, [0.0, 1.0] * 4, [0.0] * 8])
+    released = bc.make("cures", n_arms=3)
+    sharp = bc.make("cures", n_arms=3, temperature=0.05, scale_by_successes=False)
+    for s in (released, sharp):
+        s.update(np.array([0, 1, 2]), rewards)
+    p = released.probs()
+    assert p.max() / p.min() <= math.exp(0.005)
+    q = sharp.probs()
+    assert q[1] > 5 * q[0] and q[1] > 5 * q[2]  # the half-solved prompt dominates
+
+
+def test_pool_mode_is_distinct_reproducible_and_fast_at_a_million_prompts():
+    make = lambda: bc.make("cures", n_arms=1_000_000, seed=3, pool_ratio=8, temperature=0.05,
+                           scale_by_successes=False)
+    s = make()
+    first = s.sample(128)
+    state = s.state_dict()
+    rewards = (np.arange(128 * 8).reshape(128, 8) % 3 == 0).astype(float)
+    s.update(first, rewards)
+    start = time.perf_counter()
+    steps = [s.sample(128) for _ in range(20)]
+    per_step = (time.perf_counter() - start) / 20
+    assert all(len(np.unique(arms)) == 128 for arms in steps)
+    assert per_step < 0.02, per_step  # O(pool): ~0.1 ms here; O(K) would be ~100 ms
+    np.testing.assert_array_equal(make().sample(128), first)  # same seed, same draws
+    resumed = make()
+    resumed.load_state_dict(state)
+    resumed.update(first, rewards)
+    np.testing.assert_array_equal(resumed.sample(128), steps[0])
+
+
+def test_pool_mode_follows_the_tilt():
+    # 400 prompts: the first 200 half-solved, the rest solved; the pool keeps the tilt.
+    s = bc.make("cures", n_arms=400, seed=0, pool_ratio=4, temperature=0.02, scale_by_successes=False)
+    rewards = np.where(np.arange(400)[:, None] < 200, np.tile([0.0, 1.0], (400, 4)), 1.0)
+    s.update(np.arange(400), rewards)
+    picks = np.concatenate([s.sample(16) for _ in range(200)])
+    assert np.mean(picks < 200) > 0.9
+
+
+def test_allocate_uses_the_posterior():
+    s = bc.make("cures", n_arms=4)
+    s.update(np.array([0, 1, 2]), np.array([[1.0] * 8, [1.0, 0.0] * 4, [0.0] * 7 + [1.0]]))
+    sizes = s.allocate(np.array([0, 1, 2, 3]), 40)
+    assert sizes.sum() == 40 and sizes[0] == 0  # 8 of 8 solved: saturated
+    assert sizes[1] >= sizes[2] >= 2 and sizes[3] >= sizes[2]
+
+
+@pytest.mark.parametrize("hyper, message", [
+    ({"temperature": 0.0}, "'temperature' parameter of CurES must be a float > 0"),
+    ({"decay": 0.0}, "'decay' parameter of CurES must be a float > 0 and <= 1"),
+    ({"pool_ratio": 0}, "'pool_ratio' parameter of CurES must be an int >= 1 or None"),
+    ({"scale_by_successes": 1}, "'scale_by_successes' parameter of CurES must be a bool"),
+    ({"uniform_mix": 1.0}, "'uniform_mix' parameter of CurES must be a float >= 0 and < 1"),
+])
+def test_bad_hyperparameters(hyper, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        bc.make("cures", n_arms=5, **hyper)
+
+
+def test_bad_state_and_arms_are_rejected():
+    s = bc.make("cures", n_arms=3)
+    state = s.state_dict()
+    state["alpha"] = np.array([1.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="'alpha' must hold finite values >= 1"):
+        s.load_state_dict(state)
+    with pytest.raises(ValueError, match="arm id 3, outside 0..2"):
+        s.posterior([0, 3])

@@ -1,0 +1,122 @@
+"""Two-level scheduling: kernels against the composed twins, routing, resume, errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import banditcurr as bc
+from banditcurr import _dispatch
+from naive import NaiveCurES, NaiveDumpUCB, NaiveTwoLevel, NaiveUniform, Xoshiro
+
+GROUPS = np.array([2, 0, 1, 0, 2, 2, 1, 0, 0, 3, 2, 0, 1, 3, 0, 2, 0, 0, 1, 3])  # 4 distributions, unsorted
+
+PAIRS = [
+    ("dump-ucb", {}, "uniform", {}),
+    ("dump-ucb", {"window": 20, "temperature": 0.3}, "cures", {"temperature": 0.1, "scale_by_successes": False}),
+    ("cures", {"temperature": 0.1}, "cures", {"pool_ratio": 1, "decay": 0.8}),
+    ("uniform", {}, "dump-ucb", {"c": 0.5}),
+]
+
+
+def twin_of(name, n_arms, hyper):
+    return {"uniform": lambda: NaiveUniform(n_arms), "dump-ucb": lambda: NaiveDumpUCB(n_arms, **hyper),
+            "cures": lambda: NaiveCurES(n_arms, **hyper)}[name]()
+
+
+def feedback(rng, arms):
+    sizes = rng.integers(1, 6, len(arms))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    success = np.repeat((arms % 4) / 3.0, sizes)
+    return (rng.random(offsets[-1]) < success).astype(float), offsets
+
+
+@settings(max_examples=12, deadline=None)
+@given(pair=st.sampled_from(range(len(PAIRS))), seed=st.integers(0, 2**32 - 1))
+def test_kernels_match_composed_twins(pair, seed):
+    top, top_params, inner, inner_params = PAIRS[pair]
+    s = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, top=top, inner=inner,
+                top_params=top_params, inner_params=inner_params, seed=seed)
+    sizes = np.bincount(GROUPS)
+    twin = NaiveTwoLevel(GROUPS, twin_of(top, 4, top_params),
+                         [twin_of(inner, int(n), inner_params) for n in sizes])
+    stream = Xoshiro(s.state_dict()["rng"])
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        batch = int(rng.integers(1, 30))
+        arms = s.sample(batch)
+        np.testing.assert_array_equal(arms, twin.sample(stream, batch))
+        rewards, offsets = feedback(rng, arms)
+        s.update(arms, rewards, offsets)
+        twin.update(arms, rewards, offsets)
+        np.testing.assert_allclose(s.probs(), twin.probs(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(s.distribution_probs(), twin.top.probs(), rtol=1e-10)
+
+
+def test_probs_factorise_and_sum_to_one():
+    s = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures",
+                inner_params={"temperature": 0.1, "scale_by_successes": False}, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        arms = s.sample(16)
+        s.update(arms, *feedback(rng, arms))
+    p, p_dist = s.probs(), s.distribution_probs()
+    assert abs(p.sum() - 1.0) < 1e-12 and np.all(p > 0)
+    np.testing.assert_allclose(np.bincount(GROUPS, weights=p), p_dist, rtol=1e-12)
+
+
+def test_slots_of_one_distribution_hold_distinct_prompts_when_they_can():
+    groups = np.repeat(np.arange(3), 50)
+    s = bc.make("two-level", n_arms=150, groups=groups, top="uniform", inner="cures", seed=1)
+    arms = s.sample(60)  # about 20 per distribution of 50
+    assert len(np.unique(arms)) == 60
+
+
+def test_state_dict_round_trip_gives_the_same_future():
+    s = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures", seed=5)
+    rng = np.random.default_rng(1)
+    arms = s.sample(12)
+    s.update(arms, *feedback(rng, arms))
+    state = s.state_dict()
+    future = [s.sample(9) for _ in range(3)]
+    resumed = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures", seed=99)
+    resumed.load_state_dict(state)
+    for expected in future:
+        np.testing.assert_array_equal(resumed.sample(9), expected)
+    other = bc.make("two-level", n_arms=len(GROUPS), groups=np.roll(GROUPS, 1), inner="cures")
+    with pytest.raises(ValueError, match="different prompt -> distribution mapping"):
+        other.load_state_dict(state)
+
+
+def test_compiled_dispatch_runs_it_like_any_scheduler():
+    s = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures", seed=3)
+    twin = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures", seed=3)
+    kind = _dispatch.kind_of(s)
+    assert kind == _dispatch.TWO_LEVEL
+    out = np.empty(10, dtype=np.int64)
+    _dispatch.sample_any(kind, s._params, s.n_arms, s._f, s._i, s._rng, out)
+    np.testing.assert_array_equal(out, twin.sample(10))
+    rewards = np.ones((10, 2))
+    _dispatch.update_any(kind, s._params, s.n_arms, s._f, s._i, out, rewards.ravel(), np.arange(11) * 2)
+    twin.update(out, rewards)
+    p = np.empty(s.n_arms)
+    _dispatch.probs_any(kind, s._params, s.n_arms, s._f, s._i, p)
+    np.testing.assert_array_equal(p, twin.probs())
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"top": "two-level"}, ValueError, "cannot itself be two-level"),
+    ({"inner": bc.TwoLevel}, ValueError, "cannot itself be two-level"),
+    ({"inner": "thompsn"}, ValueError, "'inner' argument of TwoLevel names no scheduler: 'thompsn'"),
+    ({"top": 3}, TypeError, "'top' argument of TwoLevel must be a registered scheduler name"),
+    ({"groups": np.arange(5)}, ValueError, r"'groups' argument must be integers of shape \(n_arms,\) = \(20,\)"),
+    ({"groups": np.where(GROUPS == 1, 4, GROUPS)}, ValueError, "distribution 1 has no prompt"),
+    ({"groups": GROUPS - 1}, ValueError, "distribution id -1"),
+    ({"top_params": {"window": 0}}, ValueError, "'window' parameter of DumpUCB must be an int >= 1"),
+    ({"inner_params": {"tau": 1.0}}, TypeError, r"CurES got unknown hyperparameter\(s\) \['tau'\]"),
+    ({"inner_params": [1]}, TypeError, "'inner_params' argument of TwoLevel must be a dict"),
+])
+def test_bad_configuration(kwargs, error, message):
+    arguments = {"groups": GROUPS, "inner": "cures", **kwargs}
+    with pytest.raises(error, match=message):
+        bc.make("two-level", n_arms=len(GROUPS), **arguments)
