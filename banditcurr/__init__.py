@@ -10,10 +10,12 @@ The core imports numpy, scipy and numba only.
 """
 
 from ._registry import REGISTRY, available, make
+from .allocation import allocate_by_weight, allocate_for, allocate_rollouts, allocate_rollouts_posterior
 from .base import Scheduler
 from .cures import CurES
 from .dump_ucb import DumpUCB
 from .exp3s import Exp3S
+from .gates import FilledBatch, fill_batch, keep_mixed
 from .learnability import Learnability
 from .plr import PLR
 from .sec import SEC
@@ -25,4 +27,6 @@ from .uniform import Uniform
 __version__ = "0.1.0"
 
 __all__ = ["CurES", "DumpUCB", "Exp3S", "Learnability", "PLR", "REGISTRY", "SEC", "Scheduler", "TSCL",
-           "Thompson", "TwoLevel", "Uniform", "available", "make", "__version__"]
+           "Thompson", "TwoLevel", "Uniform", "available", "make", "__version__",
+           "allocate_by_weight", "allocate_for", "allocate_rollouts", "allocate_rollouts_posterior",
+           "FilledBatch", "fill_batch", "keep_mixed"]

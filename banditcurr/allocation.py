@@ -29,6 +29,7 @@ Kernels (callable from compiled code; they never validate):
 
     _success_sigma(success, saturation, sigma_out)
     _posterior_sigma(alpha, beta, saturation, confidence, sigma_out)
+    _state_posterior_sigma(f, n_arms, arms, saturation, confidence, sigma_out)
     _allocate(sigma, budget, min_size, max_size, out)      max_size 0 = no cap
 
 with float64 (n,) inputs and int64 (n,) ``out``. The public functions validate first.
@@ -67,6 +68,18 @@ def _posterior_sigma(alpha, beta, saturation, confidence, sigma_out):
         else:
             saturated = p <= saturation or p >= 1.0 - saturation
         sigma_out[x] = 0.0 if saturated else math.sqrt(p * (1.0 - p))
+
+
+@jit
+def _state_posterior_sigma(f, n_arms, arms, saturation, confidence, sigma_out):
+    """``_posterior_sigma`` of ``arms`` read straight from a scheduler's float state, for
+    the kinds that hold alpha = f[:n_arms], beta = f[n_arms:2 n_arms] (``has_posterior``)."""
+    alpha = np.empty(arms.shape[0])
+    beta = np.empty(arms.shape[0])
+    for b in range(arms.shape[0]):
+        alpha[b] = f[arms[b]]
+        beta[b] = f[n_arms + arms[b]]
+    _posterior_sigma(alpha, beta, saturation, confidence, sigma_out)
 
 
 @jit
@@ -265,3 +278,33 @@ def allocate_rollouts_posterior(alpha, beta, budget, *, min_size=2, max_size=Non
     out = np.empty(alpha.shape[0], dtype=np.int64)
     _allocate(sigma, budget, min_size, max_size, out)
     return out
+
+
+def has_posterior(scheduler):
+    """True if ``scheduler`` keeps Beta posteriors as its first two state fields,
+    ``alpha`` = f[:n_arms] and ``beta`` = f[n_arms:2 n_arms] (cures, thompson,
+    learnability with its posterior estimator): then ``allocate_for`` and, in compiled
+    code, ``_state_posterior_sigma`` read them without a copy of the state."""
+    kernels = type(scheduler).kernels
+    if kernels.fields[:2] != ("alpha", "beta"):
+        return False
+    alpha, beta = kernels.views(scheduler._params, scheduler.n_arms, scheduler._f, scheduler._i)[:2]
+    return alpha.shape == beta.shape == (scheduler.n_arms,)
+
+
+def allocate_for(scheduler, arms, budget, *, min_size=2, max_size=None, saturation=0.1, confidence=0.5):
+    """``allocate_rollouts_posterior`` for ``arms`` of a scheduler with Beta posteriors
+    (see ``has_posterior``). Returns int64 (len(arms),)."""
+    if not has_posterior(scheduler):
+        raise TypeError(f"{type(scheduler).__name__} keeps no Beta posterior (state fields 'alpha', 'beta'); "
+                        "allocate from success estimates with allocate_rollouts(success, budget) instead.")
+    arms = np.asarray(arms)
+    if arms.ndim != 1 or arms.size == 0 or arms.dtype.kind not in "iu":
+        raise ValueError(f"The 'arms' argument must be a non-empty 1-D array of integer arm ids. "
+                         f"Got shape {arms.shape}, dtype {arms.dtype}.")
+    if arms.min() < 0 or arms.max() >= scheduler.n_arms:
+        bad = arms.min() if arms.min() < 0 else arms.max()
+        raise ValueError(f"The 'arms' argument holds arm id {bad}, outside 0..{scheduler.n_arms - 1}.")
+    alpha, beta = type(scheduler).kernels.views(scheduler._params, scheduler.n_arms, scheduler._f, scheduler._i)[:2]
+    return allocate_rollouts_posterior(alpha[arms], beta[arms], budget, min_size=min_size, max_size=max_size,
+                                       saturation=saturation, confidence=confidence)

@@ -15,7 +15,7 @@ from ._params import Param
 from ._posterior import beta_update
 from ._rng import sample_distinct, uniform
 from ._sampling import mix_uniform, sample_from_probs
-from .allocation import allocate_rollouts_posterior
+from .allocation import allocate_for
 from .base import Kernels, Scheduler
 
 # params layout (order of CurES.params)
@@ -198,10 +198,10 @@ class CurES(Scheduler):
 
     def allocate(self, arms, budget, *, min_size=2, max_size=None, saturation=0.1, confidence=0.5):
         """Rollouts per prompt of ``arms`` for a total ``budget``: G_x proportional to
-        sigma_x, 0 for saturated prompts. See ``banditcurr.allocation.allocate_rollouts_posterior``."""
-        alpha, beta = self.posterior(arms)
-        return allocate_rollouts_posterior(alpha, beta, budget, min_size=min_size, max_size=max_size,
-                                           saturation=saturation, confidence=confidence)
+        sigma_x, 0 for saturated prompts. See ``banditcurr.allocation.allocate_rollouts_posterior``
+        for the arguments (``allocate_for`` does the same for Thompson and learnability)."""
+        return allocate_for(self, arms, budget, min_size=min_size, max_size=max_size, saturation=saturation,
+                            confidence=confidence)
 
     def _check_state(self, arrays):
         for name in FIELDS:

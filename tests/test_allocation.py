@@ -100,7 +100,26 @@ def _compiled_caller(alpha, beta, budget, out):
     allocation._allocate(sigma, budget, 2, 0, out)
 
 
+@njit(cache=True)
+def _compiled_from_state(f, n_arms, arms, budget, out):
+    """The same from a scheduler's state (f, as the compiled loop holds it)."""
+    sigma = np.empty(arms.shape[0])
+    allocation._state_posterior_sigma(f, n_arms, arms, 0.1, 0.5, sigma)
+    allocation._allocate(sigma, budget, 2, 16, out)
+
+
 def test_callable_from_compiled_code():
+    import banditcurr as bc
+
+    s = bc.make("thompson", n_arms=6, seed=0)
+    s.update(np.arange(6), (np.arange(48).reshape(6, 8) % (np.arange(6)[:, None] + 1) == 0).astype(float))
+    arms = np.array([5, 0, 3, 2])
+    out = np.empty(4, dtype=np.int64)
+    _compiled_from_state(s._f, s.n_arms, arms, 40, out)
+    np.testing.assert_array_equal(out, allocation.allocate_for(s, arms, 40, max_size=16))
+
+
+def test_callable_from_compiled_code_with_arrays():
     alpha, beta = np.array([1.0, 9.0, 3.0, 2.0]), np.array([1.0, 1.0, 3.0, 7.0])
     out = np.empty(4, dtype=np.int64)
     _compiled_caller(alpha, beta, 64, out)
@@ -124,3 +143,21 @@ def test_callable_from_compiled_code():
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_allocate_for_any_scheduler_with_a_posterior():
+    import banditcurr as bc
+    from banditcurr.allocation import allocate_for, has_posterior
+
+    rewards = np.array([[1.0] * 8, [1.0, 0.0] * 4, [0.0] * 8])
+    for name in ("cures", "thompson", "learnability"):
+        s = bc.make(name, n_arms=5, seed=0)
+        s.update(np.array([0, 1, 2]), rewards)
+        assert has_posterior(s)
+        sizes = allocate_for(s, np.arange(5), 30)
+        assert sizes.sum() == 30 and sizes[0] == 0 and sizes[2] == 0 and sizes[1] >= 2
+    assert not has_posterior(bc.make("learnability", n_arms=5, estimator="window"))
+    with pytest.raises(TypeError, match="DumpUCB keeps no Beta posterior"):
+        allocate_for(bc.make("dump-ucb", n_arms=5), np.arange(5), 30)
+    with pytest.raises(ValueError, match="arm id 5, outside 0..4"):
+        allocate_for(bc.make("cures", n_arms=5), np.array([1, 5]), 30)
