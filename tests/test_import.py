@@ -1,0 +1,65 @@
+"""``import banditcurr`` stays light and fast, and a second process start loads every
+kernel from Numba's on-disk cache instead of compiling it again."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HEAVY = ("torch", "vllm", "transformers", "matplotlib", "tqdm")
+
+# Exercise every verb of every registered scheduler at both sides of the batch rule,
+# then report, for every compiled function of the core, how many signatures it loaded
+# from the cache (hits) and how many it compiled (misses).
+EXERCISE = textwrap.dedent("""
+    import importlib, json, pkgutil, sys, time
+    start = time.perf_counter()
+    import banditcurr as bc
+    import_seconds = time.perf_counter() - start
+    heavy = [name for name in %r if name in sys.modules]
+    import numpy as np
+    from numba.core.registry import CPUDispatcher
+    for name in bc.available():
+        s = bc.make(name, n_arms=5, seed=0)
+        for batch in (3, 9):
+            arms = s.sample(batch)
+            s.update(arms, np.ones((batch, 4)))
+            s.update(arms, np.ones(batch * 2), np.arange(batch + 1) * 2)
+        s.probs()
+        s.load_state_dict(s.state_dict())
+    hits, misses = 0, []
+    for info in pkgutil.iter_modules(bc.__path__):
+        module = importlib.import_module("banditcurr." + info.name)
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__:
+                hits += sum(obj.stats.cache_hits.values())
+                misses += [obj.__module__ + "." + obj.__name__] * sum(obj.stats.cache_misses.values())
+    print(json.dumps({"import_seconds": import_seconds, "heavy": heavy, "hits": hits, "misses": misses}))
+""" % (HEAVY,))
+
+
+def run_exercise():
+    result = subprocess.run([sys.executable, "-c", EXERCISE], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def second_start():
+    run_exercise()  # on a fresh clone this one compiles and fills the cache
+    return run_exercise()
+
+
+def test_import_does_not_pull_heavy_packages(second_start):
+    assert second_start["heavy"] == []
+
+
+def test_import_is_fast(second_start):
+    assert second_start["import_seconds"] < 3.0
+
+
+def test_second_start_reuses_the_numba_cache(second_start):
+    assert second_start["misses"] == [], "recompiled in a second process: " + ", ".join(second_start["misses"])
+    assert second_start["hits"] > 0
