@@ -1,0 +1,183 @@
+"""The TRL adapter against the real TRL: ``CurriculumGRPOTrainer`` trains a tiny
+local Qwen2 (built here, nothing downloaded) for a few GRPO steps on CPU, and the
+curriculum follows the rewards, logs its one-batch lag, checkpoints and resumes exactly.
+"""
+
+import pickle
+import runpy
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from trl import GRPOConfig
+
+from banditcurr.integrations._curriculum import Curriculum
+from banditcurr.integrations.trl import STATE_FILE, CurriculumGRPOTrainer, CurriculumSampler
+from recipes import python_files
+
+pytestmark = pytest.mark.slow
+
+TASKS = ("solved", "unsolved", "learnable")
+GENERATIONS = 4
+PROMPTS_PER_STEP = 4
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant: {% endif %}")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A one-layer Qwen2 and a character-level tokenizer, saved to a temp dir."""
+    path = tmp_path_factory.mktemp("tiny-qwen2")
+    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=?.:,\n"
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(path)
+    config = Qwen2Config(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+                         tie_word_embeddings=True, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    return str(path)
+
+
+def by_task(prompts, completions, task, **kwargs):
+    """A verifier stand-in: 'solved' prompts always score 1, 'unsolved' 0, 'learnable'
+    half of each group (by rollout position, so reruns score alike)."""
+    return [1.0 if t == "solved" else 0.0 if t == "unsolved" else float(j % 2) for j, t in enumerate(task)]
+
+
+def make_trainer(model, output_dir, max_steps, **curriculum):
+    dataset = Dataset.from_list([{"prompt": f"question {j} about {t}", "task": t} for j in range(12) for t in TASKS])
+    args = GRPOConfig(
+        output_dir=str(output_dir), per_device_train_batch_size=PROMPTS_PER_STEP * GENERATIONS,
+        num_generations=GENERATIONS, max_completion_length=4, max_steps=max_steps, save_steps=2,
+        logging_steps=1, report_to=[], use_cpu=True, bf16=False, seed=0, learning_rate=1e-3, beta=0.0,
+    )
+    return CurriculumGRPOTrainer(model=model, reward_funcs=by_task, args=args, train_dataset=dataset,
+                                 arm_key="task", **curriculum)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model, tmp_path_factory):
+    """Four GRPO steps with dump-ucb; checkpoints at steps 2 and 4."""
+    output_dir = tmp_path_factory.mktemp("grpo")
+    trainer = make_trainer(tiny_model, output_dir, max_steps=4)
+    start = trainer.curriculum.probs()
+    trainer.train()
+    return trainer, start, output_dir
+
+
+def test_probabilities_follow_the_rewards(trained):
+    trainer, start, _ = trained
+    names = trainer.curriculum.arm_names
+    assert names == ["learnable", "solved", "unsolved"]
+    np.testing.assert_allclose(start, 1 / 3)
+    probs = trainer.curriculum.probs()
+    assert probs[names.index("learnable")] > 0.9  # the only task with a GRPO signal
+    assert trainer.curriculum.n_feedback_groups == 4 * PROMPTS_PER_STEP
+    logs = [entry for entry in trainer.state.log_history if "curriculum/p/learnable" in entry]
+    assert len(logs) == 4
+    assert logs[-1]["curriculum/p/learnable"] == pytest.approx(probs[0])
+
+
+def test_feedback_is_one_generation_batch_late(trained):
+    trainer, _, _ = trained
+    lags = [entry["curriculum/lag"] for entry in trainer.state.log_history if "curriculum/lag" in entry]
+    assert lags == [1.0, 1.0, 1.0, 1.0]  # accelerate loads the next batch before this one is scored
+    assert len(trainer.curriculum.pending) == 1  # the batch drawn ahead of step 5, never scored
+
+
+def test_checkpoints_hold_the_curriculum(trained):
+    _, _, output_dir = trained
+    for step in (2, 4):
+        with open(output_dir / f"checkpoint-{step}" / STATE_FILE, "rb") as handle:
+            state = pickle.load(handle)
+        assert state["arm_names"] == ["learnable", "solved", "unsolved"]
+        assert state["n_feedback_groups"] == step * PROMPTS_PER_STEP
+        assert len(state["pending_rows"]) == 1
+
+
+def test_resume_is_exact(trained, tiny_model):
+    trainer, _, output_dir = trained
+    resumed = make_trainer(tiny_model, output_dir, max_steps=4)
+    resumed.train(resume_from_checkpoint=str(output_dir / "checkpoint-2"))
+    assert resumed.args.ignore_data_skip
+    expected, got = trainer.curriculum.state_dict(), resumed.curriculum.state_dict()
+    for name, array in expected["scheduler"].items():
+        np.testing.assert_array_equal(got["scheduler"][name], array, err_msg=name)
+    for name in ("picker_rng", "picker_order", "picker_cursor"):
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    assert [r.tolist() for r in got["pending_rows"]] == [r.tolist() for r in expected["pending_rows"]]
+    assert got["n_feedback_groups"] == expected["n_feedback_groups"]
+
+
+def test_resume_needs_a_curriculum_checkpoint(tiny_model, tmp_path):
+    (tmp_path / "checkpoint-1").mkdir()
+    fresh = make_trainer(tiny_model, tmp_path, max_steps=1)
+    with pytest.raises(FileNotFoundError, match="has no banditcurr_curriculum.pkl"):
+        fresh.train(resume_from_checkpoint=str(tmp_path / "checkpoint-1"))
+
+
+def test_group_with_two_arm_keys_is_refused(trained):
+    trainer, _, _ = trained
+    inputs = [{"task": "solved"}] * 3 + [{"task": "unsolved"}]
+    before = trainer.curriculum.state_dict()
+    with pytest.raises(ValueError, match="form one GRPO group but carry arm keys"):
+        trainer._feed_curriculum(inputs, torch.ones(4, 1))
+    np.testing.assert_array_equal(trainer.curriculum.state_dict()["scheduler"]["counts"], before["scheduler"]["counts"])
+
+
+def test_missing_arm_key_column_is_refused(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="no column 'difficulty'"):
+        CurriculumGRPOTrainer(model=tiny_model, reward_funcs=by_task,
+                              args=GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[],
+                                              per_device_train_batch_size=4, num_generations=4),
+                              train_dataset=Dataset.from_list([{"prompt": "a", "task": "x"}] * 4),
+                              arm_key="difficulty")
+
+
+def test_sampler_layout_and_replay():
+    """TRL's RepeatSampler layout (groups of G, batch repeated R times), one draw per
+    generation batch, and the unscored batches issued again after a reload."""
+    keys = [f"task{j % 3}" for j in range(10)]
+    sampler = CurriculumSampler(Curriculum("uniform", keys, seed=1), n_rows=10, prompts_per_batch=4,
+                                num_generations=2, repeat_count=3)
+    order = list(sampler)
+    assert len(order) == len(sampler) == 2 * 4 * 2 * 3  # 2 batches per epoch
+    first = np.array(order[:24]).reshape(3, 4, 2)
+    assert np.all(first == first[0]) and np.all(first[..., 0] == first[..., 1])
+    assert len(sampler.curriculum.pending) == 2
+    state = sampler.state_dict()
+    again = CurriculumSampler(Curriculum("uniform", keys, seed=99), n_rows=10, prompts_per_batch=4,
+                              num_generations=2, repeat_count=3)
+    again.load_state_dict(state)
+    assert list(again)[:48] == order  # both pending batches re-issued, in order
+
+
+def test_documented_recipe(tiny_model, tmp_path, monkeypatch):
+    """docs/integrations/trl.md, run as written except for the model (a hub id there,
+    the local tiny model here) and the length of the run."""
+    source = python_files("integrations/trl.md")["train_grpo_curriculum.py"]
+    replacements = {
+        'MODEL = "Qwen/Qwen2.5-0.5B-Instruct"': f"MODEL = {tiny_model!r}",
+        "max_steps=300,": "max_steps=2, use_cpu=True, bf16=False, report_to=[],",
+        "save_steps=50,": "save_steps=2,",
+        "max_completion_length=32,": "max_completion_length=8,",
+    }
+    for old, new in replacements.items():
+        assert source.count(old) == 1, f"the recipe no longer contains {old!r}"
+        source = source.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train_grpo_curriculum.py").write_text(source)
+    namespace = runpy.run_path("train_grpo_curriculum.py")
+    trainer = namespace["trainer"]
+    assert trainer.curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
+    assert trainer.curriculum.n_feedback_groups == 2  # one prompt (8 generations) per step, two steps
+    assert (tmp_path / "grpo-curriculum" / "checkpoint-2" / STATE_FILE).is_file()
