@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 OUT ?= out/demo
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test install-verl bench clean
 
 # Core + simulator: numpy, scipy, numba, matplotlib, tqdm. No torch, no GPU.
 $(VENV)/.core-installed: pyproject.toml
@@ -23,17 +23,29 @@ $(VENV)/.test-installed: $(VENV)/.core-installed
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
+# The verl adapter is tested in its own environment: verl 0.7 (the last release with
+# the curriculum-sampler hook) pins numpy < 2 and its own transformers, which clash
+# with the extras above. torch first (same pin) so that nothing pulls another build.
+VERL_VENV := .venv-verl
+$(VERL_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(VERL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[verl]" verl==0.7.1 pytest torch==2.13.0
+	touch $@
+
 install: $(VENV)/.core-installed
 install-test: $(VENV)/.test-installed
+install-verl: $(VERL_VENV)/.installed
 
 demo: $(VENV)/.core-installed
 	$(BIN)/banditcurr simulate --scenario kk12 --schedulers uniform,dump-ucb,thompson,learnability --seeds 100 --steps 200 --out $(OUT)
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed $(VERL_VENV)/.installed
 	$(BIN)/python -m pytest -q
+	BANDITCURR_REQUIRE_VERL=1 $(VERL_VENV)/bin/python -m pytest -q tests/integrations_verl
 
 bench: $(VENV)/.core-installed
 	$(BIN)/python -m benchmarks.core
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(VERL_VENV) out
