@@ -528,3 +528,20 @@ class NaivePLR:
 
     def sample(self, rng, batch):
         return sample_from_probs(rng, self.probs(), batch)
+
+
+def pick_rows(rng, order, starts, cursor, arms):
+    """Twin of banditcurr.integrations._curriculum.pick_rows over lists: each arm walks
+    a Fisher-Yates-shuffled cycle of its rows, reshuffled when used up. ``rng`` is a
+    ``Xoshiro``; ``order`` and ``cursor`` are updated in place; returns the rows."""
+    out = []
+    for arm in arms:
+        start, size = starts[arm], starts[arm + 1] - starts[arm]
+        if cursor[arm] == size:
+            for j in range(size - 1, 0, -1):
+                r = rng.randint(j + 1)
+                order[start + j], order[start + r] = order[start + r], order[start + j]
+            cursor[arm] = 0
+        out.append(order[start + cursor[arm]])
+        cursor[arm] += 1
+    return out
