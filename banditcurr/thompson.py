@@ -20,7 +20,7 @@ _MODE_VARIANCE = 1.0
 
 # quadrature nodes of probs(): a uniform grid over d = |theta - target|, refined at
 # mu + z sigma of every distinct posterior while there are at most _REFINE_MAX of them
-_UNIFORM_NODES = 64
+_UNIFORM_NODES = 128
 _UNIFORM_NODES_MANY = 1024
 _REFINE_MAX = 64
 _Z_NODES = np.array([-6.0, -5.0, -4.0, -3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0,
@@ -196,7 +196,7 @@ def win_probabilities(alpha, beta, aim, out):
     mean of prod_{j != k} S_j at the cell's two ends; then normalised. Arms with equal
     posteriors are computed once and share one value, in a canonical order, so
     relabelling the arms relabels the result exactly. Cost O(U M) incomplete-beta
-    evaluations, U = number of distinct posteriors, M = nodes (~20 U + 65 for U <= 64,
+    evaluations, U = number of distinct posteriors, M = nodes (~20 U + 129 for U <= 64,
     1025 beyond).
     """
     n_arms = alpha.shape[0]
@@ -276,17 +276,18 @@ class Thompson(Scheduler):
 
     ``probs()`` is the law of one selection over all K arms: p_k = P(arm k's draw is
     the closest to the target), computed by quadrature over d = |theta - target| with
-    the exact Beta CDF (error ~1e-5; no random numbers used). At the distribution
-    level it is the law of each slot. At the prompt level it describes the preference
-    (a B-arm batch takes the arms that win most often); with a pool it is the law
-    before pooling, which flattens selection toward uniform by the factor K / (r B).
+    the exact Beta CDF (absolute error typically 1e-5, at most a few 1e-4; no random
+    numbers used). At the distribution level it is the law of each slot. At the prompt
+    level it describes the preference (a batch takes the arms that win most often);
+    with a pool it ignores the pool, which only lets an arm compete in the steps where
+    it is drawn into it (probability r B / K).
 
     Defaults: threshold 0.5, prior Beta(1, 1), decay 1 (no forgetting; MoPPS uses 0.5
-    on Countdown), target 0.5, no pool. The preset reproduces MoPPS's posterior and
-    selection rule (with ``pool_ratio`` set to their 8-16). Changes: MoPPS scores a
-    fixed pre-sampled candidate set; here the pool is drawn per step from the seeded
-    stream, the full-scan and distribution-level uses are defined, and the posterior
-    and stream are saved and resumed (``state_dict``).
+    on Countdown), target 0.5, no pool. The preset reproduces MoPPS's posterior update
+    and selection rule (set ``pool_ratio`` to their 8-16 for prompt pools). Additions:
+    the full-scan and distribution-level uses are defined, decay is applied once per
+    update call (a training step) to the arms present, and the posterior and random
+    stream are saved and resumed (``state_dict``).
 
     Example::
 

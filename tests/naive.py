@@ -4,6 +4,7 @@ banditcurr's kernels. Each test compares a kernel with its twin here.
 
 import itertools
 import math
+from collections import deque
 
 import numpy as np
 
@@ -528,6 +529,205 @@ class NaivePLR:
 
     def sample(self, rng, batch):
         return sample_from_probs(rng, self.probs(), batch)
+
+
+# -- Beta posterior twins: Thompson (MoPPS) and learnability (SFL / LILO) ------------
+
+_LOG4 = math.log(4.0)
+_ONE_PLUS_LOG5 = 1.0 + math.log(5.0)
+
+
+def cheng_beta(rng, a, b):
+    """Beta(a, b) by Cheng (1978), algorithms BB (min > 1) and BC, as written in the
+    paper; the same uniforms and arithmetic as banditcurr._posterior."""
+    small, large, total = min(a, b), max(a, b), a + b
+    first_small = small == a
+
+    def open_uniform():
+        u = rng.uniform()
+        while u == 0.0:
+            u = rng.uniform()
+        return u
+
+    def w_of(v, scale):
+        return 1.7976931348623157e308 if v > 709.0 else scale * math.exp(v)
+
+    if small > 1.0:
+        scale = math.sqrt((total - 2.0) / (2.0 * small * large - total))
+        lift = small + 1.0 / scale
+        while True:
+            u1, u2 = open_uniform(), 1.0 - rng.uniform()
+            v = scale * math.log(u1 / (1.0 - u1))
+            w = w_of(v, small)
+            z = u1 * u1 * u2
+            r = lift * v - _LOG4
+            s = small + r - w
+            if s + _ONE_PLUS_LOG5 >= 5.0 * z or s > math.log(z):
+                break
+            if r + total * math.log(total / (large + w)) >= math.log(z):
+                break
+        return w / (large + w) if first_small else large / (large + w)
+    delta = 1.0 + large - small
+    k1 = delta * (0.0138889 + 0.0416667 * small) / (large / small - 0.777778)
+    k2 = 0.25 + (0.5 + 0.25 / delta) * small
+    while True:
+        u1, u2 = open_uniform(), 1.0 - rng.uniform()
+        if u1 < 0.5:
+            y = u1 * u2
+            z = u1 * y
+            if 0.25 * u2 + z - y >= k1:
+                continue
+        else:
+            z = u1 * u1 * u2
+            if z <= 0.25:
+                w = w_of((1.0 / small) * math.log(u1 / (1.0 - u1)), large)
+                break
+            if z >= k2:
+                continue
+        v = (1.0 / small) * math.log(u1 / (1.0 - u1))
+        w = w_of(v, large)
+        if total * (math.log(total / (small + w)) + v) - _LOG4 >= math.log(z):
+            break
+    return small / (small + w) if first_small else w / (small + w)
+
+
+class BetaPosteriors:
+    """Per-arm Beta(alpha, beta) with MoPPS decay once per update call."""
+
+    def __init__(self, n_arms, threshold=0.5, prior_alpha=1.0, prior_beta=1.0, decay=1.0):
+        self.threshold, self.prior, self.decay = threshold, (prior_alpha, prior_beta), decay
+        self.alpha = np.full(n_arms, float(prior_alpha))
+        self.beta = np.full(n_arms, float(prior_beta))
+
+    def update(self, arms, rewards, offsets):
+        if self.decay < 1.0:
+            for arm in set(int(a) for a in arms):
+                self.alpha[arm] = self.decay * self.alpha[arm] + (1.0 - self.decay) * self.prior[0]
+                self.beta[arm] = self.decay * self.beta[arm] + (1.0 - self.decay) * self.prior[1]
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            wins = int(np.sum(group >= self.threshold))
+            self.alpha[arm] += wins
+            self.beta[arm] += len(group) - wins
+
+
+def thompson_win_probabilities(alpha, beta, aim):
+    """P(arm k's draw is the closest to ``aim``) by adaptive quadrature (scipy), from
+    p_k = integral over d of g_k(d) prod_{j != k} P(|theta_j - aim| > d)."""
+    from scipy import integrate
+    from scipy.special import betainc
+    from scipy.stats import beta as beta_law
+
+    alpha, beta = np.asarray(alpha, float), np.asarray(beta, float)
+    if len(alpha) == 1:
+        return np.ones(1)
+    top = max(aim, 1.0 - aim)
+
+    def outside(d):  # P(|theta_j - aim| > d) for all j
+        low = betainc(alpha, beta, max(aim - d, 0.0)) if aim - d > 0 else np.zeros(len(alpha))
+        high = betainc(beta, alpha, max(1.0 - aim - d, 0.0)) if aim + d < 1 else np.zeros(len(alpha))
+        return low + high
+
+    def density(k, d):
+        total = 0.0
+        for x in (aim + d, aim - d):
+            if 0.0 <= x <= 1.0:
+                total += beta_law.pdf(x, alpha[k], beta[k])
+        return total
+
+    means = alpha / (alpha + beta)
+    breaks = sorted({float(abs(m - aim)) for m in means if 0 < abs(m - aim) < top})
+    win = np.empty(len(alpha))
+    for k in range(len(alpha)):
+        def integrand(d, k=k):
+            s = outside(d)
+            return density(k, d) * np.prod(np.delete(s, k))
+        win[k] = integrate.quad(integrand, 0.0, top, points=breaks or None, limit=400, epsabs=1e-11)[0]
+    return win / win.sum()
+
+
+class NaiveThompson(BetaPosteriors):
+    """MoPPS Thompson as its docstring reads: draw theta ~ Beta per candidate, keep the
+    closest to the target (mode "variance": the largest theta (1 - theta), literally)."""
+
+    def __init__(self, n_arms, threshold=0.5, prior_alpha=1.0, prior_beta=1.0, decay=1.0,
+                 target=0.5, mode="target", pool_ratio=None):
+        super().__init__(n_arms, threshold, prior_alpha, prior_beta, decay)
+        self.k, self.target, self.mode, self.pool_ratio = n_arms, target, mode, pool_ratio
+
+    def preference(self, theta):
+        """Smaller is better."""
+        theta = np.asarray(theta)
+        return -(theta * (1.0 - theta)) if self.mode == "variance" else np.abs(theta - self.target)
+
+    def draws(self, rng, arms):
+        return [cheng_beta(rng, self.alpha[a], self.beta[a]) for a in arms]
+
+    def sample(self, rng, batch):
+        if batch > self.k:
+            return np.array([np.argmin(self.preference(self.draws(rng, range(self.k)))) for _ in range(batch)])
+        pool = (self.pool_ratio or 0) * batch
+        candidates = np.array(rng.sample_distinct(self.k, pool)) if 0 < pool < self.k else np.arange(self.k)
+        order = np.argsort(self.preference(self.draws(rng, candidates)), kind="stable")
+        return candidates[order[:batch]]
+
+    def probs(self):
+        return thompson_win_probabilities(self.alpha, self.beta, 0.5 if self.mode == "variance" else self.target)
+
+
+class NaiveLearnability(BetaPosteriors):
+    """SFL / LILO learnability p_hat (1 - p_hat), from a posterior or a deque of recent
+    outcomes; topk with random ties or proportional; uniform slots; optional pool."""
+
+    def __init__(self, n_arms, mode="topk", estimator="posterior", threshold=0.5, prior_alpha=1.0,
+                 prior_beta=1.0, decay=1.0, window=64, uniform_mix=0.0, score_floor=0.01, pool_ratio=None):
+        super().__init__(n_arms, threshold, prior_alpha, prior_beta, decay)
+        self.k, self.mode, self.estimator = n_arms, mode, estimator
+        self.rho, self.floor, self.pool_ratio = uniform_mix, score_floor, pool_ratio
+        self.windows = [deque(maxlen=window) for _ in range(n_arms)]
+
+    def update(self, arms, rewards, offsets):
+        if self.estimator == "posterior":
+            super().update(arms, rewards, offsets)
+            return
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            self.windows[arm].extend(bool(x >= self.threshold) for x in group)
+
+    def scores(self):
+        if self.estimator == "posterior":
+            p_hat = self.alpha / (self.alpha + self.beta)
+        else:
+            prior_mean = self.prior[0] / (self.prior[0] + self.prior[1])
+            p_hat = np.array([sum(w) / len(w) if w else prior_mean for w in self.windows])
+        return p_hat * (1.0 - p_hat)
+
+    def probs(self):
+        w = np.maximum(self.scores(), self.floor)
+        p = w / sum(w.tolist())
+        return (1.0 - self.rho) * p + self.rho / self.k
+
+    def sample(self, rng, batch):
+        if batch > self.k:
+            return sample_from_probs(rng, self.probs(), batch)
+        pool = (self.pool_ratio or 0) * batch
+        candidates = np.array(rng.sample_distinct(self.k, pool)) if 0 < pool < self.k else np.arange(self.k)
+        n_uniform = sum(rng.uniform() < self.rho for _ in range(batch)) if self.rho > 0 else 0
+        uniform_picks = rng.sample_distinct(len(candidates), n_uniform)
+        score = self.scores()[candidates]
+        topk = self.mode == "topk"
+        keys = score if topk else np.maximum(score, self.floor)
+        keys[uniform_picks] = -np.inf if topk else 0.0
+        n_scored = batch - n_uniform
+        if n_scored == 0:
+            positions = []
+        elif topk:
+            cut = np.sort(keys)[::-1][n_scored - 1]
+            above = np.flatnonzero(keys > cut)
+            tied = np.flatnonzero(keys == cut)
+            above = above[np.argsort(-keys[above], kind="stable")]
+            positions = list(above) + [tied[j] for j in rng.sample_distinct(len(tied), n_scored - len(above))]
+        else:
+            positions = list(sample_from_probs(rng, keys / sum(keys.tolist()), n_scored))
+        return candidates[np.array(list(positions) + list(uniform_picks), dtype=np.int64)]
 
 
 def pick_rows(rng, order, starts, cursor, arms):
