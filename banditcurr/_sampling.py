@@ -18,7 +18,9 @@ def sample_from_probs(rng, p, out):
 
     With replacement when len(out) > len(p) (inverse CDF, O(K + B log K)); otherwise
     distinct arms by the Efraimidis-Spirakis keys log(u) / p_k, the B largest kept
-    (weighted sampling without replacement; arms with p_k = 0 come last).
+    (weighted sampling without replacement; arms with p_k = 0 come last), in
+    decreasing key order, equal keys by arm id: ``argsort(-keys, kind="mergesort")[:B]``,
+    found with a bounded heap (O(K) in practice) instead of a sort of all K keys.
     """
     n_arms = p.shape[0]
     batch = out.shape[0]
@@ -27,13 +29,49 @@ def sample_from_probs(rng, p, out):
         for b in range(batch):
             out[b] = categorical(rng, cumulative)
         return
-    keys = np.empty(n_arms)
+    keys = np.empty(n_arms)  # negated keys: the batch is the B smallest
     for k in range(n_arms):
         u = 1.0 - uniform(rng)  # (0, 1]
-        keys[k] = math.log(u) / p[k] if p[k] > 0.0 else -np.inf
-    order = np.argsort(-keys, kind="mergesort")
+        keys[k] = -(math.log(u) / p[k]) if p[k] > 0.0 else np.inf
+    _smallest(keys, out)
+
+
+@jit
+def _sift_down(heap_keys, heap_arms, slot):
+    """Restore the max-heap order on (key, arm) below ``slot``."""
+    size = heap_keys.shape[0]
+    while True:
+        largest = slot
+        for child in (2 * slot + 1, 2 * slot + 2):
+            if child < size and (heap_keys[child] > heap_keys[largest] or (
+                    heap_keys[child] == heap_keys[largest] and heap_arms[child] > heap_arms[largest])):
+                largest = child
+        if largest == slot:
+            return
+        heap_keys[slot], heap_keys[largest] = heap_keys[largest], heap_keys[slot]
+        heap_arms[slot], heap_arms[largest] = heap_arms[largest], heap_arms[slot]
+        slot = largest
+
+
+@jit
+def _smallest(keys, out):
+    """out = the len(out) indices of the smallest keys, in increasing (key, index)
+    order: ``argsort(keys, kind="mergesort")[:len(out)]`` in O(K log B) at worst,
+    O(K) in practice (a bounded max-heap that most keys never enter)."""
+    batch = out.shape[0]
+    heap_keys = keys[:batch].copy()
+    heap_arms = np.arange(batch)
+    for slot in range(batch // 2 - 1, -1, -1):
+        _sift_down(heap_keys, heap_arms, slot)
+    for k in range(batch, keys.shape[0]):
+        if keys[k] < heap_keys[0]:  # a later arm with an equal key ranks after: skip it
+            heap_keys[0] = keys[k]
+            heap_arms[0] = k
+            _sift_down(heap_keys, heap_arms, 0)
+    by_arm = np.argsort(heap_arms, kind="mergesort")
+    by_key = np.argsort(heap_keys[by_arm], kind="mergesort")  # stable: equal keys by arm
     for b in range(batch):
-        out[b] = order[b]
+        out[b] = heap_arms[by_arm[by_key[b]]]
 
 
 @jit
