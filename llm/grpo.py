@@ -1,0 +1,400 @@
+"""GRPO with a bandit curriculum, in one file you can read top to bottom.
+
+Each step:
+
+1. the scheduler samples B arms (distributions, or prompts)        -> scheduler.sample
+2. each arm gives a prompt of its distribution                      -> TaskPool.pick
+3. the engine samples G completions per prompt                      -> engine.generate
+4. the distribution's verifier scores them: rewards r (flat, with group offsets)
+5. group advantages A_j = (r_j - mean_g) / (std_g + 1e-6), std unbiased
+   (mean-centred only with ``scale_rewards = false``)
+6. clipped policy-gradient step on the torch policy, per completion token t:
+       ratio = pi(y_t) / pi_old(y_t)
+       loss  = -min(ratio A, clip(ratio, 1 - eps, 1 + eps) A) + kl_coef * k3
+       k3    = exp(ref - logp) - (ref - logp) - 1     (only when kl_coef > 0)
+   averaged per sequence then over sequences (GRPO) or over all tokens (DAPO),
+   with gradient accumulation over micro-batches, ``minibatches`` optimizer steps
+   and ``epochs`` passes per batch (pi_old = the policy before the batch)
+7. the new weights go into the engine                               -> engine.sync
+8. the reward groups go back to the scheduler                       -> scheduler.update
+9. one JSONL record (train/ curriculum/ perf/ eval/), a checkpoint now and then.
+
+Rollouts are a flat reward array with group offsets throughout (groups may have
+different sizes), so rollout allocation or a dynamic-sampling gate (drop the groups
+whose rewards do not vary, refill) slots in between steps 4 and 5 without changes
+elsewhere. A sequence whose advantage is 0 adds exactly 0 to the loss when
+``kl_coef = 0``, so it is not run through the model (the normalisers still count it).
+
+Usage: ``banditcurr train --config FILE`` or ``train(TrainConfig(...))``.
+"""
+
+import json
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import checkpoint
+from .rollout import make_engine, sync_error
+from .tasks import TaskPool
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the log records and the live objects."""
+
+    history: list
+    policy: object
+    tokenizer: object
+    scheduler: object
+    pool: TaskPool
+    engine: object
+
+
+def group_advantages(rewards, offsets, scale=True, eps=1e-6):
+    """GRPO advantages of flat ``rewards`` grouped by ``offsets`` (float64, same length)."""
+    sizes = np.diff(offsets)
+    group = np.repeat(np.arange(sizes.size), sizes)
+    mean = np.add.reduceat(rewards, offsets[:-1]) / sizes
+    centred = rewards - mean[group]
+    if not scale:
+        return centred
+    var = np.add.reduceat(centred ** 2, offsets[:-1]) / np.maximum(sizes - 1, 1)
+    return centred / (np.sqrt(var)[group] + eps)
+
+
+def rollout_seeds(seed, step, count, salt=0):
+    """Independent per-prompt sampling seeds for one step (exactly reproducible on resume)."""
+    return np.random.SeedSequence([seed, salt, step]).generate_state(count).tolist()
+
+
+def train(config, engine=None):
+    """Run GRPO as ``config`` says; reuse ``engine`` (its weights are replaced by the
+    policy's) when given. Returns a :class:`TrainResult`."""
+    distributions = config.validate()  # everything checkable fails here, before any work
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import banditcurr as bc
+
+    # -- setup: threads, device, dtypes, output -----------------------------------
+    if config.threads:
+        torch.set_num_threads(config.threads)  # vLLM's CPU worker forbids changing it later
+    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if config.device == "auto" else config.device))
+    dtype = config.dtype if config.dtype != "auto" else ("bfloat16" if device.type == "cuda" else "float32")
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, dtype)) if dtype != "float32" else nullcontext())
+    os.makedirs(config.out_dir, exist_ok=True)
+    log_path = os.path.join(config.out_dir, "log.jsonl")
+
+    # -- tasks, arms, scheduler --------------------------------------------------
+    pool = TaskPool(distributions, config.n_train, config.n_test, config.seed, config.arm_level)
+    names = pool.names
+    arm_dist = pool.arm_distribution()
+    scheduler = bc.make(config.scheduler, pool.n_arms, seed=config.seed, **config.scheduler_kwargs)
+    data_rng = np.random.default_rng([config.seed, 1])  # picks problems inside distribution-level arms
+
+    # -- policy, optimizer, frozen reference; resume ------------------------------
+    resume_from = checkpoint.latest(config.out_dir) if config.resume else None
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    source = checkpoint.policy_dir(resume_from) if resume_from else config.model
+    policy = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).to(device)
+    policy.eval()  # no dropout: rollouts and updates see the same function
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    reference = None
+    if config.kl_coef > 0:
+        reference = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32).to(device).eval()
+        reference.requires_grad_(False)
+    start_step, history = 0, []
+    if resume_from:
+        state = checkpoint.load_trainer_state(resume_from)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        data_rng.bit_generator.state = state["data_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        start_step = state["step"]
+        history = _read_log(log_path, upto=start_step)
+    _write_log(log_path, history)
+    with open(os.path.join(config.out_dir, "config.json"), "w") as handle:
+        json.dump(config.to_dict(), handle, indent=1)
+
+    # -- rollout engine (expensive: vLLM starts in ~15 s on CPU) -----------------
+    if engine is None:
+        engine = make_engine(config, policy, tokenizer, dtype)
+    else:
+        engine.sync(policy)
+    probes = [_encode(tokenizer, p.prompt, config.chat_template) + tokenizer(d.target(p), add_special_tokens=False).input_ids
+              for d, test in zip(distributions, pool.test) for p in test[:1]]
+
+    def evaluate(step):
+        """Greedy accuracy on every held-out problem, per distribution."""
+        problems = [(d, p) for d, test in enumerate(pool.test) for p in test]
+        prompts = [_encode(tokenizer, p.prompt, config.chat_template) for _, p in problems]
+        outs = engine.generate(prompts, [1] * len(prompts), rollout_seeds(config.seed, step, len(prompts), salt=2),
+                               max_new_tokens=config.max_new_tokens, temperature=0.0, top_p=1.0)
+        solved = np.zeros(len(names))
+        for (d, p), out in zip(problems, outs):
+            reward = distributions[d].reward(tokenizer.decode(out[0], skip_special_tokens=True), p)
+            solved[d] += reward >= config.success_threshold
+        accuracy = solved / np.array([len(t) for t in pool.test])
+        return {**{f"eval/accuracy/{n}": float(a) for n, a in zip(names, accuracy)},
+                "eval/accuracy": float(accuracy.mean())}
+
+    if start_step == 0 and config.eval_every:
+        record = {"step": 0, **evaluate(0), **_probs_record(scheduler.probs(), arm_dist, names)}
+        history.append(record)
+        _append_log(log_path, record)
+
+    # -- the loop ------------------------------------------------------------------
+    bar = _progress_bar(config, start_step)
+    n_syncs = 0
+    for step in range(start_step, config.steps):
+        times = {}
+        t_step = time.perf_counter()
+
+        # 1-2. arms -> problems
+        t = time.perf_counter()
+        arms = scheduler.sample(config.batch_prompts)
+        times["scheduler"] = time.perf_counter() - t
+        picked = pool.pick(arms, data_rng)
+        prompts = [_encode(tokenizer, problem.prompt, config.chat_template) for _, problem in picked]
+        group_sizes = np.full(len(picked), config.group_size)
+
+        # 3. rollouts (expensive)
+        t = time.perf_counter()
+        groups = engine.generate(prompts, group_sizes.tolist(), rollout_seeds(config.seed, step, len(prompts)),
+                                 max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                 top_p=config.top_p)
+        times["generate"] = time.perf_counter() - t
+
+        # 4. verifiable rewards, flat with offsets
+        offsets = np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
+        completions = [c for group in groups for c in group]
+        rewards = np.array([pool.distributions[d].reward(tokenizer.decode(c, skip_special_tokens=True), problem)
+                            for (d, problem), group in zip(picked, groups) for c in group], dtype=np.float64)
+
+        # 5. group advantages
+        advantages = group_advantages(rewards, offsets, scale=config.scale_rewards)
+
+        # 6. policy update (expensive)
+        t = time.perf_counter()
+        sequences = [prompts[g] + c for g in range(len(prompts)) for c in groups[g]]
+        prompt_lens = np.repeat([len(p) for p in prompts], group_sizes)
+        train_stats = _update_policy(policy, reference, optimizer, sequences, prompt_lens, advantages,
+                                     config, device, autocast)
+        times["train"] = time.perf_counter() - t
+
+        # 7. weight sync into the engine (expensive on GPU: a full copy of the weights)
+        t = time.perf_counter()
+        engine.sync(policy)
+        n_syncs += 1
+        times["sync"] = time.perf_counter() - t
+        sync_check = {}
+        if config.verify_sync_every and n_syncs % config.verify_sync_every == 0:
+            error = sync_error(engine, policy, probes)
+            sync_check["perf/sync_logprob_error"] = error
+            if error > config.sync_tolerance:
+                raise RuntimeError(f"Weight sync failed at step {step + 1}: the engine's log-probs differ from the "
+                                   f"policy's by up to {error:.3g} > sync_tolerance = {config.sync_tolerance}.")
+
+        # 8. feedback to the curriculum
+        t = time.perf_counter()
+        scheduler.update(arms, rewards, offsets)
+        probs = scheduler.probs()
+        times["scheduler"] += time.perf_counter() - t
+        times["step"] = time.perf_counter() - t_step
+
+        # 9. log, eval, checkpoint
+        record = {"step": step + 1,
+                  **_reward_record(rewards, offsets, picked, names, config.success_threshold),
+                  **train_stats,
+                  **_probs_record(probs, arm_dist, names),
+                  **_perf_record(times, completions, sequences),
+                  **sync_check}
+        if config.eval_every and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
+            t = time.perf_counter()
+            record.update(evaluate(step + 1))
+            record["perf/time_eval"] = time.perf_counter() - t
+        history.append(record)
+        _append_log(log_path, record)
+        if (config.checkpoint_every and (step + 1) % config.checkpoint_every == 0) or step + 1 == config.steps:
+            checkpoint.save(config.out_dir, step + 1, policy, {
+                "step": step + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "data_rng": data_rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(), "config": config.to_dict(),
+            }, keep=config.keep_checkpoints)
+        bar.update(1)
+        bar.set_postfix(reward=f"{record['train/reward']:.2f}", acc=f"{record['train/accuracy']:.2f}")
+    bar.close()
+    return TrainResult(history, policy, tokenizer, scheduler, pool, engine)
+
+
+# -- the policy update -------------------------------------------------------------------
+
+
+def _token_logprobs(model, ids, mask):
+    """log p of each next token: (n, L - 1), without materialising log_softmax."""
+    import torch
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    chosen = logits.gather(-1, ids[:, 1:, None])[..., 0]
+    return chosen - torch.logsumexp(logits, dim=-1)
+
+
+def _pad(sequences, prompt_lens, rows, pad_id, device):
+    """Right-padded ids, attention mask and completion mask (aligned with targets 1..L-1).
+    Padding positions are masked everywhere, so any valid ``pad_id`` will do."""
+    import torch
+
+    width = max(len(sequences[r]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, r in enumerate(rows):
+        ids[k, :len(sequences[r])] = torch.tensor(sequences[r])
+        mask[k, :len(sequences[r])] = 1
+    completion = mask.clone()
+    for k, r in enumerate(rows):
+        completion[k, :prompt_lens[r]] = 0
+    return ids.to(device), mask.to(device), completion[:, 1:].to(device).float()
+
+
+def _update_policy(policy, reference, optimizer, sequences, prompt_lens, advantages, config, device, autocast):
+    """Clipped policy-gradient updates on one batch; returns train/ metrics."""
+    import torch
+
+    pad_id = 0  # see _pad
+    n = len(sequences)
+    per_minibatch = n // config.minibatches
+    n_tokens = np.array([len(s) - p for s, p in zip(sequences, prompt_lens)])
+    reuse = config.epochs > 1 or config.minibatches > 1  # pi_old must be frozen before the first step
+    needed = [r for r in range(n) if advantages[r] != 0 or config.kl_coef > 0]
+    needed_set = set(needed)
+    chunks = {}  # row chunk -> padded tensors, built once
+    old = {}
+    if reuse:
+        with torch.no_grad(), autocast:
+            for start in range(0, n, config.micro_batch):
+                rows = tuple(r for r in range(start, min(start + config.micro_batch, n)) if r in needed_set)
+                if rows:
+                    chunks[rows] = _pad(sequences, prompt_lens, rows, pad_id, device)
+                    old[rows] = _token_logprobs(policy, *chunks[rows][:2])
+    stats = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "grad_norm": []}
+    for _ in range(config.epochs):
+        for first in range(0, n, per_minibatch):
+            seq_count, tok_count = per_minibatch, float(n_tokens[first:first + per_minibatch].sum())
+            optimizer.zero_grad(set_to_none=True)
+            for start in range(first, first + per_minibatch, config.micro_batch):
+                rows = tuple(r for r in range(start, start + config.micro_batch) if r in needed_set)
+                if not rows:
+                    continue
+                if rows not in chunks:
+                    chunks[rows] = _pad(sequences, prompt_lens, rows, pad_id, device)
+                ids, mask, cmask = chunks[rows]
+                adv = torch.tensor(advantages[list(rows)], dtype=torch.float32, device=device)[:, None]
+                with autocast:
+                    logp = _token_logprobs(policy, ids, mask)
+                    old_logp = old[rows] if reuse else logp.detach()
+                    ratio = torch.exp(logp - old_logp)
+                    clipped_ratio = ratio.clamp(1 - config.clip_eps, 1 + config.clip_eps)
+                    token_loss = -torch.minimum(ratio * adv, clipped_ratio * adv)
+                    if reference is not None:
+                        with torch.no_grad():
+                            ref_logp = _token_logprobs(reference, ids, mask)
+                        delta = ref_logp - logp
+                        kl = torch.exp(delta) - delta - 1
+                        token_loss = token_loss + config.kl_coef * kl
+                        stats["kl"] += float((kl.detach() * cmask).sum())
+                    if config.loss_aggregation == "token-mean":
+                        loss = (token_loss * cmask).sum() / tok_count
+                    else:
+                        loss = ((token_loss * cmask).sum(1) / cmask.sum(1)).sum() / seq_count
+                loss.backward()
+                stats["loss"] += float(loss.detach()) / (config.epochs * config.minibatches)
+                clip = ((ratio - clipped_ratio).abs() > 0).float()
+                stats["clipped"] += float((clip * cmask).sum())
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(),
+                                                  config.max_grad_norm if config.max_grad_norm > 0 else float("inf"))
+            stats["grad_norm"].append(float(norm))
+            optimizer.step()
+    updates = config.epochs * config.minibatches
+    total_tokens = float(n_tokens.sum()) * config.epochs
+    out = {"train/loss": stats["loss"], "train/grad_norm": float(np.mean(stats["grad_norm"])),
+           "train/clip_frac": stats["clipped"] / total_tokens, "train/updates": updates,
+           "train/active_frac": len(needed) / n, "train/completion_len": float(n_tokens.mean())}
+    if reference is not None:
+        out["train/kl"] = stats["kl"] / total_tokens
+    return out
+
+
+# -- small helpers: prompts, records, log file, progress ------------------------------------
+
+
+def _encode(tokenizer, prompt, chat_template):
+    if chat_template:
+        return list(tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                  tokenize=True))
+    return tokenizer(prompt).input_ids
+
+
+def _reward_record(rewards, offsets, picked, names, threshold):
+    dist = np.array([d for d, _ in picked])
+    sizes = np.diff(offsets)
+    group_mean = np.add.reduceat(rewards, offsets[:-1]) / sizes
+    group_acc = np.add.reduceat((rewards >= threshold).astype(float), offsets[:-1]) / sizes
+    zero_var = np.array([np.ptp(rewards[a:b]) == 0 for a, b in zip(offsets[:-1], offsets[1:])])
+    record = {"train/reward": float(rewards.mean()), "train/accuracy": float((rewards >= threshold).mean()),
+              "curriculum/zero_var_frac": float(zero_var.mean())}
+    for d, name in enumerate(names):
+        chosen = dist == d
+        record[f"curriculum/groups/{name}"] = int(chosen.sum())
+        if chosen.any():
+            weights = sizes[chosen]
+            record[f"train/reward/{name}"] = float(np.average(group_mean[chosen], weights=weights))
+            record[f"train/accuracy/{name}"] = float(np.average(group_acc[chosen], weights=weights))
+            record[f"curriculum/zero_var_frac/{name}"] = float(zero_var[chosen].mean())
+    return record
+
+
+def _probs_record(probs, arm_dist, names):
+    mass = np.bincount(arm_dist, weights=probs, minlength=len(names))
+    return {f"curriculum/prob/{name}": float(m) for name, m in zip(names, mass)}
+
+
+def _perf_record(times, completions, sequences):
+    generated = sum(len(c) for c in completions)
+    record = {f"perf/time_{k}": v for k, v in times.items()}
+    record["perf/scheduler_share"] = times["scheduler"] / times["step"]
+    record["perf/gen_tokens_per_s"] = generated / times["generate"]
+    record["perf/tokens_per_s"] = sum(len(s) for s in sequences) / times["step"]
+    return record
+
+
+def _read_log(path, upto):
+    if not os.path.isfile(path):
+        return []
+    with open(path) as handle:
+        return [r for r in map(json.loads, handle) if r["step"] <= upto]
+
+
+def _write_log(path, records):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
+def _append_log(path, record):
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _progress_bar(config, start):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=config.steps, initial=start, desc=f"grpo {config.scheduler}", disable=not config.progress,
+                dynamic_ncols=True)

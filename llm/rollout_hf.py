@@ -1,0 +1,59 @@
+"""transformers ``generate`` rollout engine, for machines without vLLM.
+
+It samples from the policy module itself, so ``sync`` has nothing to copy. Prompts are
+left-padded into one batch (each repeated for its group); a group's randomness comes
+from the torch generator seeded with the first seed of the call (transformers takes
+no per-request seed), inside ``torch.random.fork_rng`` so the caller's stream is left
+alone. Same calls in the same order give the same completions.
+"""
+
+import numpy as np
+
+
+class HFEngine:
+    """Rollouts with ``policy.generate`` (see banditcurr.llm.rollout for the protocol)."""
+
+    platform = "transformers"
+
+    def __init__(self, policy, tokenizer):
+        self.policy, self.pad_id, self.eos_id = policy, tokenizer.pad_token_id, tokenizer.eos_token_id
+        if self.pad_id is None:
+            self.pad_id = self.eos_id
+
+    def generate(self, prompts, group_sizes, seeds, *, max_new_tokens, temperature, top_p):
+        import torch
+
+        rows = [list(p) for p, n in zip(prompts, group_sizes) for _ in range(int(n))]
+        width = max(len(r) for r in rows)
+        device = next(self.policy.parameters()).device
+        ids = torch.full((len(rows), width), self.pad_id, device=device)
+        mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+        for k, row in enumerate(rows):
+            ids[k, width - len(row):] = torch.tensor(row, device=device)
+            mask[k, width - len(row):] = 1
+        sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+        was_training = self.policy.training
+        self.policy.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(int(seeds[0]))
+            out = self.policy.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                       pad_token_id=self.pad_id, eos_token_id=self.eos_id, top_k=0, **sampling)
+        self.policy.train(was_training)
+        completions = []
+        for row in out[:, width:].tolist():
+            end = row.index(self.eos_id) + 1 if self.eos_id in row else len(row)
+            completions.append(row[:end])
+        bounds = np.concatenate([[0], np.cumsum(group_sizes)]).astype(int)
+        return [completions[bounds[k]:bounds[k + 1]] for k in range(len(prompts))]
+
+    def sequence_logprobs(self, sequences):
+        from .rollout import policy_logprobs
+
+        return policy_logprobs(self.policy, sequences)
+
+    def sync(self, policy):
+        if policy is not self.policy:
+            raise ValueError("HFEngine samples from the policy it was made with; sync() got a different module.")
+
+    def close(self):
+        self.policy = None

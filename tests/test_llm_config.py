@@ -1,0 +1,140 @@
+"""Config of `banditcurr train`: files, flags, docs, and bad configs failing before any work."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from banditcurr.llm import config as cfg
+from banditcurr.llm.config import TrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    """A directory that looks like a transformers model (validation reads no weights)."""
+    path = tmp_path / "model"
+    path.mkdir()
+    (path / "config.json").write_text("{}")
+    return str(path)
+
+
+def _config(model_dir, **overrides):
+    return TrainConfig(**{"model": model_dir, "engine": "hf", **overrides})
+
+
+def test_defaults_validate(model_dir):
+    distributions = _config(model_dir).validate()
+    assert [d.name for d in distributions] == [f"addition-{n}" for n in range(1, 7)]
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"tasks": ["addition:1-3", "sudoku_x:1"]}, r"Unknown task family 'sudoku_x'"),
+    ({"tasks": []}, r"tasks: the list is empty"),
+    ({"group_size": 1}, r"group_size must be >= 2 .*Got 1"),
+    ({"batch_prompts": 6, "group_size": 4, "micro_batch": 5}, r"6 \* 4 = 24 rollouts must divide into .* 1 \* 5"),
+    ({"batch_prompts": 8, "group_size": 4, "minibatches": 3, "micro_batch": 1}, r"32 rollouts must divide"),
+    ({"scheduler": "dump-cub"}, r"unknown scheduler 'dump-cub'"),
+    ({"engine": "sglang"}, r"engine must be one of 'vllm', 'hf'. Got 'sglang'"),
+    ({"arm_level": "token"}, r"arm_level must be one of"),
+    ({"top_p": 1.5}, r"top_p must be in \(0.0, 1.0\]. Got 1.5"),
+    ({"steps": 0}, r"steps must be an int >= 1. Got 0"),
+    ({"kl_coef": -0.1}, r"kl_coef, weight_decay and max_grad_norm must be >= 0"),
+    ({"arm_level": "prompt", "n_train": 2, "tasks": ["addition:3"], "batch_prompts": 8, "micro_batch": 8},
+     r"batch_prompts = 8 exceeds the 2 \* 1 train prompts"),
+    ({"plugins": ["no_such_module_xyz"]}, r"plugins: cannot import 'no_such_module_xyz'"),
+])
+def test_bad_config_is_named(model_dir, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        _config(model_dir, **overrides).validate()
+
+
+@pytest.mark.parametrize("model, match", [
+    ("", r"model is required"),
+    ("/nonexistent/tiny-model", r"the path '/nonexistent/tiny-model' does not exist"),
+    ("./out/missing", r"does not exist"),
+    ("a/b/c", r"does not exist \(a hub id has the form 'org/name'\)"),
+])
+def test_missing_model_is_named(model, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(model=model, engine="hf").validate()
+
+
+def test_model_dir_without_config_json(tmp_path):
+    with pytest.raises(ValueError, match=r"holds no config.json"):
+        TrainConfig(model=str(tmp_path), engine="hf").validate()
+
+
+def test_uncached_hub_id_offline_is_named(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match=r"neither a local directory nor a model in the hub cache"):
+        TrainConfig(model="banditcurr-test/not-a-model", engine="hf").validate()
+
+
+def test_toml_and_yaml_files_and_flags(tmp_path, model_dir):
+    toml = tmp_path / "run.toml"
+    toml.write_text(f'model = "{model_dir}"\nsteps = 7\nlr = 1\ntasks = ["addition:1-2"]\n'
+                    f'scheduler_kwargs = {{ c = 0.5 }}\n')
+    yaml = tmp_path / "run.yaml"
+    yaml.write_text(f"model: {model_dir}\nsteps: 7\nlr: 1\ntasks: [addition:1-2]\nscheduler_kwargs: {{c: 0.5}}\n")
+    for path in (toml, yaml):
+        loaded = cfg.from_mapping(cfg.load_file(str(path)))
+        assert (loaded.steps, loaded.lr, loaded.tasks, loaded.scheduler_kwargs) == (7, 1.0, ["addition:1-2"], {"c": 0.5})
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    cfg.add_flags(parser)
+    args = parser.parse_args(["--config", str(toml), "--steps", "3", "--tasks", '["addition:4"]', "--resume", "true"])
+    merged = cfg.from_args(args)
+    assert (merged.steps, merged.tasks, merged.resume, merged.lr) == (3, ["addition:4"], True, 1.0)
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"stpes": 3}, r"Unknown config option\(s\): 'stpes' \(did you mean 'steps'\?\)"),
+    ({"steps": "3"}, r"steps must be a int. Got '3' \(str\)"),
+    ({"resume": 1}, r"resume must be a bool"),
+    ({"tasks": "addition:1-3"}, r"tasks must be a list"),
+])
+def test_bad_file_values_are_named(values, match):
+    with pytest.raises(ValueError, match=match):
+        cfg.from_mapping(values)
+
+
+def test_bad_config_file_name(tmp_path):
+    with pytest.raises(ValueError, match=r"no such file"):
+        cfg.load_file(str(tmp_path / "missing.toml"))
+    bad = tmp_path / "run.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match=r"must end in .toml, .yaml or .yml"):
+        cfg.load_file(str(bad))
+
+
+def test_every_option_is_in_help_and_in_docs():
+    help_text = subprocess.run([sys.executable, "-m", "banditcurr.cli", "train", "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    docs = open(os.path.join(ROOT, "docs", "llm.md")).read()
+    for f in cfg.fields():
+        assert "--" + f.name.replace("_", "-") in help_text, f.name
+        assert f"| `{f.name}` |" in docs, f"docs/llm.md lacks option {f.name}: paste config.markdown_table()"
+    assert cfg.markdown_table() in docs, "docs/llm.md's option table is stale: paste config.markdown_table()"
+
+
+def test_cli_fails_fast_without_importing_torch(tmp_path):
+    bad = tmp_path / "run.toml"
+    bad.write_text('model = "/nonexistent/model"\nengine = "hf"\n')
+    code = ("import sys; from banditcurr import cli\n"
+            "try:\n    cli.main(['train', '--config', sys.argv[1]])\n"
+            "except SystemExit as e:\n    print(e)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, check=True).stdout
+    assert "banditcurr train: error: model: the path '/nonexistent/model' does not exist" in out
+    assert out.strip().endswith("False")
+
+
+def test_config_round_trips_through_json(model_dir):
+    config = _config(model_dir, scheduler_kwargs={"c": 2.0})
+    assert cfg.from_mapping(json.loads(json.dumps(config.to_dict()))) == config
