@@ -62,22 +62,26 @@ def _init(params, n_arms, f, i):
 
 
 @jit
-def _push_outcome(bits, head, fill, successes, window, arm, success):
-    """Append one rollout outcome to ``arm``'s ring, evicting the oldest when full."""
-    slot = head[arm]
-    word = slot // _BITS
-    mask = np.int64(1) << np.int64(slot % _BITS)
-    if fill[arm] == window:
-        if bits[arm, word] & mask != 0:
-            successes[arm] -= 1
-    else:
-        fill[arm] += 1
-    if success:
-        bits[arm, word] |= mask
-        successes[arm] += 1
-    else:
-        bits[arm, word] &= ~mask
-    head[arm] = 0 if slot + 1 == window else slot + 1
+def _push_outcomes(ring, slot, filled, successes, window, rewards, start, stop, threshold):
+    """Append the outcomes of rewards[start:stop] to one arm's bit ring (the oldest
+    evicted when full); return the ring's new (slot, filled, successes)."""
+    for j in range(start, stop):
+        word = slot // _BITS
+        mask = np.int64(1) << np.int64(slot % _BITS)
+        if filled == window:
+            if ring[word] & mask != 0:
+                successes -= 1
+        else:
+            filled += 1
+        if rewards[j] >= threshold:
+            ring[word] |= mask
+            successes += 1
+        else:
+            ring[word] &= ~mask
+        slot += 1
+        if slot == window:
+            slot = 0
+    return slot, filled, successes
 
 
 @jit
@@ -90,8 +94,9 @@ def _update(params, n_arms, f, i, arms, rewards, offsets):
     window = int(params[_WINDOW])
     threshold = params[_THRESHOLD]
     for g in range(arms.shape[0]):
-        for j in range(offsets[g], offsets[g + 1]):
-            _push_outcome(bits, head, fill, successes, window, arms[g], rewards[j] >= threshold)
+        arm = arms[g]
+        head[arm], fill[arm], successes[arm] = _push_outcomes(
+            bits[arm], head[arm], fill[arm], successes[arm], window, rewards, offsets[g], offsets[g + 1], threshold)
 
 
 @jit

@@ -3,6 +3,7 @@ window ring semantics, topk ties, uniform mixing, pool mode, bad input."""
 
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +179,9 @@ def test_loading_bad_window_cursors_is_refused_and_changes_nothing():
     for name in before:
         if isinstance(before[name], np.ndarray):
             np.testing.assert_array_equal(before[name], after[name])
+
+
+def test_doc_example_runs_as_written(capsys):
+    page = (Path(__file__).resolve().parent.parent / "docs" / "schedulers" / "learnability.md").read_text()
+    exec(re.findall(r"```python\n(.*?)```", page, re.S)[-1], {})
+    assert float(capsys.readouterr().out) > 0.5  # uniform picks: 0.2

@@ -4,6 +4,7 @@ Beta CDF against scipy, the formulas by hand, the selection law, pool mode, bad 
 import math
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +209,9 @@ def test_loading_a_non_positive_shape_is_refused_and_changes_nothing():
     after = s.state_dict()
     for name in ("alpha", "beta", "rng"):
         np.testing.assert_array_equal(before[name], after[name])
+
+
+def test_doc_example_runs_as_written(capsys):
+    page = (Path(__file__).resolve().parent.parent / "docs" / "schedulers" / "thompson.md").read_text()
+    exec(re.findall(r"```python\n(.*?)```", page, re.S)[-1], {})
+    assert float(capsys.readouterr().out) < 0.15  # uniform picks: 0.25
