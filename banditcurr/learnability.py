@@ -230,7 +230,8 @@ class Learnability(Scheduler):
 
     Both mix in uniform draws: each slot is, with probability ``uniform_mix`` (rho),
     a uniform arm instead (SFL samples its buffer with rho = 0.5). ``pool_ratio = r``
-    (LILO) scores only a uniform pool of r B distinct arms per step: O(r B), not O(K).
+    (LILO) scores only a uniform pool of r B distinct arms per step (all K when
+    r B >= K): O(r B), not O(K).
     Distribution level (batch > K): each slot is an independent draw from
 
         p_k = (1 - rho) w_k / sum_j w_j + rho / K                   (= ``probs()``)

@@ -271,8 +271,8 @@ class Thompson(Scheduler):
       from ``probs()``.
     - Prompt level (batch B <= K): one draw per candidate, the B closest kept (distinct).
       Candidates are all K arms, or with ``pool_ratio = r`` a uniform pool of r B
-      distinct arms (MoPPS's candidate pool, ratio 8-16 in the paper): O(r B) per step
-      whatever K.
+      distinct arms (MoPPS's candidate pool, ratio 8-16 in the paper; all K when
+      r B >= K): O(r B) per step whatever K.
 
     ``probs()`` is the law of one selection over all K arms: p_k = P(arm k's draw is
     the closest to the target), computed by quadrature over d = |theta - target| with
