@@ -683,7 +683,7 @@ class NaiveLearnability(BetaPosteriors):
         super().__init__(n_arms, threshold, prior_alpha, prior_beta, decay)
         self.k, self.mode, self.estimator = n_arms, mode, estimator
         self.rho, self.floor, self.pool_ratio = uniform_mix, score_floor, pool_ratio
-        self.windows = [deque(maxlen=window) for _ in range(n_arms)]
+        self.windows = [deque(maxlen=window) for _ in range(n_arms)] if estimator == "window" else []
 
     def update(self, arms, rewards, offsets):
         if self.estimator == "posterior":
