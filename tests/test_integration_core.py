@@ -13,7 +13,9 @@ from naive import Xoshiro, pick_rows as naive_pick_rows
 
 import banditcurr as bc
 from banditcurr._rng import seed_state
-from banditcurr.integrations._curriculum import MAX_PENDING, ArmIndex, Curriculum, dataset_keys, pick_rows
+from banditcurr.integrations._curriculum import (
+    MAX_PENDING, ArmIndex, Curriculum, dataset_keys, pick_rows, repeated_key,
+)
 
 
 class Table:
@@ -64,6 +66,18 @@ def test_dataset_keys_from_columns_rows_and_nested_paths():
         dataset_keys(Table(ROWS), "extra_info.id")
     with pytest.raises(ValueError, match="'arm_key' setting must be a column name"):
         dataset_keys(ROWS, "extra_info.")
+
+
+def test_composite_keys_and_repeats():
+    keys = dataset_keys(Table(ROWS), ["data_source", "extra_info.index"])
+    assert keys[:2] == [("b", 10), ("a", 11)]
+    assert repeated_key(keys) is None
+    assert repeated_key(dataset_keys(ROWS, "data_source")) == (0, 2)
+    index = ArmIndex(keys)
+    assert index.names[0] == ("a", 11)
+    assert index.arms([("b", np.int64(10))]).tolist() == [index.names.index(("b", 10))]
+    with pytest.raises(ValueError, match="every part of a row's key must be set"):
+        ArmIndex([("a", None)])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

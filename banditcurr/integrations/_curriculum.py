@@ -33,36 +33,78 @@ def key_path(path):
     if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
         raise ValueError(
             f"The 'arm_key' setting must be a column name, optionally with dotted parts into nested "
-            f"dicts (e.g. 'data_source' or 'extra_info.index'). Got {path!r} instead."
+            f"dicts (e.g. 'data_source' or 'extra_info.index'), or a list of them. Got {path!r} instead."
         )
     return tuple(path.split("."))
 
 
-def lookup(value, parts, path, where):
+def lookup(value, parts, spec, where):
     """Follow ``parts`` into nested mappings; a missing part is a ValueError naming ``where``."""
     for part in parts:
         if not isinstance(value, Mapping) or part not in value:
-            raise ValueError(f"{where} has no {'.'.join(parts)!r} (looked up for arm_key={path!r}).")
+            raise ValueError(f"{where} has no {part!r} (looked up for arm_key={spec!r}).")
         value = value[part]
     return value
 
 
-def dataset_keys(dataset, path):
-    """The key of every row of ``dataset``, in row order.
+class ArmKey:
+    """Where a row's arm key lives: a column, a dotted path into a dict column
+    (``"extra_info.index"``), or a list of those, whose values then form a tuple key
+    (``["data_source", "extra_info.index"]`` when ids repeat across sources)."""
+
+    def __init__(self, spec):
+        if isinstance(spec, (list, tuple)) and spec:
+            self.paths = [key_path(path) for path in spec]
+            self.spec, self.composite = list(spec), True
+        else:
+            self.paths = [key_path(spec)]
+            self.spec, self.composite = spec, False
+
+    def _combine(self, values):
+        return tuple(values) if self.composite else values[0]
+
+    def of_row(self, row, where):
+        """The key of one row (a mapping of column -> value)."""
+        return self._combine([lookup(row, parts, self.spec, where) for parts in self.paths])
+
+    def of_columns(self, columns, n_rows, where):
+        """The keys of ``n_rows`` rows stored as columns (``columns[name][row]``), e.g.
+        verl's ``non_tensor_batch``; a missing column is a ValueError naming ``where``."""
+        names = getattr(columns, "column_names", None)
+        names = list(columns) if names is None else list(names)
+        per_path = []
+        for parts in self.paths:
+            if parts[0] not in names:
+                raise ValueError(f"{where} has no column {parts[0]!r} (arm_key={self.spec!r}). It holds: {names}.")
+            column = list(columns[parts[0]])
+            per_path.append([lookup(column[row], parts[1:], self.spec, f"Row {row}'s {parts[0]!r}")
+                             for row in range(n_rows)])
+        return [self._combine(values) for values in zip(*per_path)]
+
+
+def dataset_keys(dataset, spec):
+    """The arm key of every row of ``dataset`` (see :class:`ArmKey`), in row order.
 
     Reads whole columns where the dataset offers them (a Hugging Face ``datasets.Dataset``,
     or verl's ``RLHFDataset`` through its ``dataframe``), else row by row with
     ``dataset[i]``.
     """
-    parts = key_path(path)
+    key = ArmKey(spec)
     table = getattr(dataset, "dataframe", dataset)
-    columns = getattr(table, "column_names", None)
-    if columns is not None and parts[0] in columns:
-        column = list(table[parts[0]])
-        return [lookup(value, parts[1:], path, f"Row {row}'s {parts[0]!r}") for row, value in enumerate(column)]
-    if columns is not None:
-        raise ValueError(f"The dataset has no column {parts[0]!r} (arm_key={path!r}). Its columns: {list(columns)}.")
-    return [lookup(dataset[row], parts, path, f"Dataset row {row}") for row in range(len(dataset))]
+    if getattr(table, "column_names", None) is not None:
+        return key.of_columns(table, len(table), "The dataset")
+    return [key.of_row(dataset[row], f"Dataset row {row}") for row in range(len(dataset))]
+
+
+def repeated_key(keys):
+    """(first row, second row) of the first key that two rows share, or None."""
+    seen = {}
+    for row, key in enumerate(keys):
+        key = _hashable(key, f"The key of dataset row {row}")
+        if key in seen:
+            return seen[key], row
+        seen[key] = row
+    return None
 
 
 def _sort_key(value):
@@ -72,6 +114,10 @@ def _sort_key(value):
 def _hashable(value, where):
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, tuple):
+        value = tuple(v.item() if isinstance(v, np.generic) else v for v in value)
+        if any(v is None for v in value):
+            raise ValueError(f"{where} is {value!r}: every part of a row's key must be set.")
     try:
         hash(value)
     except TypeError:

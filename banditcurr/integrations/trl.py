@@ -36,7 +36,7 @@ from collections import deque
 
 import numpy as np
 
-from ._curriculum import Curriculum, dataset_keys, key_path, lookup
+from ._curriculum import ArmKey, Curriculum, dataset_keys
 
 try:
     import torch
@@ -130,9 +130,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
 
     Takes every argument of ``GRPOTrainer`` plus, as keywords:
 
-    - ``arm_key``: the dataset column (or dotted path into a dict column) naming each
-      row's arm: a task or difficulty name for a distribution-level curriculum, a unique
-      prompt id for a prompt-level one.
+    - ``arm_key``: the dataset column (or dotted path into a dict column, or a list of
+      them for tuple keys) naming each row's arm: a task or difficulty name for a
+      distribution-level curriculum, a unique prompt id for a prompt-level one.
     - ``scheduler``: a registry name (default ``"dump-ucb"``) or a ready
       ``banditcurr.Scheduler`` over as many arms as the column has distinct values.
     - ``scheduler_kwargs``: hyperparameters for a scheduler given by name.
@@ -145,15 +145,14 @@ class CurriculumGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *args, arm_key, scheduler="dump-ucb", scheduler_kwargs=None, curriculum_seed=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.arm_key = arm_key
-        self._arm_key_parts = key_path(arm_key)
+        self.arm_key = ArmKey(arm_key)
         if self.train_dataset is None or not hasattr(self.train_dataset, "__len__"):
             raise TypeError(
                 "CurriculumGRPOTrainer needs a map-style train_dataset (a datasets.Dataset): a curriculum "
                 f"chooses rows by index. Got {type(self.train_dataset).__name__}."
             )
         seed = self.args.seed if curriculum_seed is None else curriculum_seed
-        self.curriculum = Curriculum(scheduler, dataset_keys(self.train_dataset, arm_key), seed=seed,
+        self.curriculum = Curriculum(scheduler, dataset_keys(self.train_dataset, self.arm_key.spec), seed=seed,
                                      hyperparameters=scheduler_kwargs)
         self.curriculum_sampler = CurriculumSampler(
             self.curriculum, len(self.train_dataset),
@@ -192,8 +191,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         """Group the gathered rewards of one generation batch and update the scheduler."""
         from accelerate.utils import gather_object
 
-        parts = self._arm_key_parts
-        keys = gather_object([lookup(row, parts, self.arm_key, f"Training row {j}") for j, row in enumerate(inputs)])
+        keys = gather_object([self.arm_key.of_row(row, f"Training row {j}") for j, row in enumerate(inputs)])
         weighted = rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
         total = weighted.nansum(dim=1).double().cpu().numpy()
         scorable = ~torch.isnan(rewards_per_func).all(dim=1).cpu().numpy()
@@ -209,7 +207,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             if any(key != group[0] for key in group):
                 raise ValueError(
                     f"Rows {start}..{start + size - 1} form one GRPO group but carry arm keys {group} "
-                    f"(arm_key={self.arm_key!r}); was the train sampler replaced?"
+                    f"(arm_key={self.arm_key.spec!r}); was the train sampler replaced?"
                 )
             kept = total[start:start + size][scorable[start:start + size]]
             if kept.size:

@@ -17,7 +17,9 @@ Settings under ``data.sampler`` (all optional):
 - ``level``: ``"distribution"`` (an arm per value of ``arm_key``, default
   ``data_source``) or ``"prompt"`` (an arm per prompt, default key ``extra_info.index``,
   the stable prompt id; verl's ``uid`` changes every step).
-- ``arm_key``: column, or dotted path into a dict column, giving each row's arm key.
+- ``arm_key``: column, or dotted path into a dict column, giving each row's arm key;
+  or a list of them (tuple keys), e.g. ``[data_source,extra_info.index]`` at prompt
+  level when prompt ids repeat across sources (a repeated prompt id is refused).
 - ``reward_key``: what a rollout's reward is. A token-level tensor of ``batch.batch``
   (``token_level_scores``, the default, or ``token_level_rewards``) is summed over the
   response; ``advantages`` is averaged over ``response_mask``; a non-tensor column
@@ -42,7 +44,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._curriculum import LEVELS, Curriculum, dataset_keys, key_path, lookup
+from ._curriculum import LEVELS, ArmKey, Curriculum, dataset_keys, repeated_key
 
 try:
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler
@@ -98,7 +100,7 @@ def read_settings(data_config):
         "hyperparameters": dict(hyperparameters),
         "batch_size": batch_size,
     }
-    key_path(settings["arm_key"])
+    settings["arm_key"] = ArmKey(settings["arm_key"]).spec  # checked; a list stays a list
     return settings
 
 
@@ -113,13 +115,20 @@ class BanditCurriculumSampler(AbstractCurriculumSampler):
 
     def __init__(self, data_source, data_config):
         self.settings = read_settings(data_config)
-        self.arm_key = self.settings["arm_key"]
+        self.arm_key = ArmKey(self.settings["arm_key"])
         self.reward_key = self.settings["reward_key"]
         self.batch_size = self.settings["batch_size"]
-        self.curriculum = Curriculum(
-            self.settings["scheduler"], dataset_keys(data_source, self.arm_key),
-            seed=self.settings["seed"], hyperparameters=self.settings["hyperparameters"],
-        )
+        keys = dataset_keys(data_source, self.arm_key.spec)
+        if self.settings["level"] == "prompt":
+            shared = repeated_key(keys)
+            if shared is not None:
+                raise ValueError(
+                    f"level=prompt needs one arm key per prompt, but rows {shared[0]} and {shared[1]} share "
+                    f"{keys[shared[0]]!r} (arm_key={self.arm_key.spec!r}). When ids repeat across sources, "
+                    "key on both: +data.sampler.arm_key=[data_source,extra_info.index]."
+                )
+        self.curriculum = Curriculum(self.settings["scheduler"], keys, seed=self.settings["seed"],
+                                     hyperparameters=self.settings["hyperparameters"])
         self._n_rows = len(data_source)
         self._buffer = np.empty(0, dtype=np.int64)  # rows of the current batch, drawn
         self._cursor = 0  # how many of them were issued
@@ -172,7 +181,7 @@ class BanditCurriculumSampler(AbstractCurriculumSampler):
         uids = np.asarray(non_tensor["uid"])
         if len(uids) == 0:
             raise ValueError("The batch is empty: update() needs at least one scored rollout.")
-        row_keys = self._row_keys(non_tensor, len(uids))
+        row_keys = self.arm_key.of_columns(non_tensor, len(uids), "The batch's non_tensor_batch")
         rewards = self._row_rewards(batch, len(uids))
         _, first, group_of_row = np.unique(uids, return_index=True, return_inverse=True)
         rank = np.empty(len(first), dtype=np.int64)
@@ -190,20 +199,10 @@ class BanditCurriculumSampler(AbstractCurriculumSampler):
                 if row_keys[row] != key:
                     raise ValueError(
                         f"Rows {members[0]} and {row} share uid {uids[row]!r} but have arm keys {key!r} and "
-                        f"{row_keys[row]!r} (arm_key={self.arm_key!r}): a GRPO group must come from one prompt."
+                        f"{row_keys[row]!r} (arm_key={self.arm_key.spec!r}): a GRPO group must come from one prompt."
                     )
             keys.append(key)
         return keys, rewards[rows], offsets
-
-    def _row_keys(self, non_tensor, n_rows):
-        parts = key_path(self.arm_key)
-        if parts[0] not in non_tensor:
-            raise ValueError(
-                f"The batch has no non_tensor_batch[{parts[0]!r}] (arm_key={self.arm_key!r}). "
-                f"It holds: {sorted(non_tensor)}."
-            )
-        column = non_tensor[parts[0]]
-        return [lookup(column[row], parts[1:], self.arm_key, f"Batch row {row}'s {parts[0]!r}") for row in range(n_rows)]
 
     def _row_rewards(self, batch, n_rows):
         key = self.reward_key

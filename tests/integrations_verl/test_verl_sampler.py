@@ -149,6 +149,21 @@ def test_prompt_level_uses_extra_info_index(train_file):
     sampler.update(scored_step(batch_dict, step=0))
 
 
+def test_prompt_level_refuses_repeated_ids_and_takes_composite_keys(tmp_path):
+    rows = [{"data_source": source, "prompt": [{"role": "user", "content": "q"}], "extra_info": {"index": j}}
+            for source in ("learnable", "solved") for j in range(8)]  # each source numbers its rows from 0
+    path = tmp_path / "mixed.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    with pytest.raises(ValueError, match=r"rows 0 and 8 share 0 .*arm_key=\[data_source,extra_info.index\]"):
+        build(str(path), "+data.sampler.level=prompt")
+    sampler, loader = build(str(path), "+data.sampler.level=prompt", "+data.sampler.scheduler=uniform",
+                            "+data.sampler.arm_key=[data_source,extra_info.index]")
+    assert sampler.arm_names[:2] == [("learnable", 0), ("learnable", 1)] and len(sampler.arm_names) == 16
+    batch_dict = next(iter(loader))
+    keys, _, _ = sampler.groups(scored_step(batch_dict, step=0))
+    assert sorted(keys) == sorted((s, info["index"]) for s, info in zip(batch_dict["data_source"], batch_dict["extra_info"]))
+
+
 def test_reward_keys(train_file):
     sampler, loader = build(train_file)
     batch = scored_step(next(iter(loader)), step=1)
