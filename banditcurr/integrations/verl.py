@@ -36,8 +36,9 @@ previous step's ``update``, so each step's feedback shapes the very next batch.
 Checkpoints: verl saves ``train_dataloader.state_dict()`` (``data.pt``); torchdata's
 ``StatefulDataLoader`` includes this sampler's ``state_dict()`` (scheduler, picking
 stream, the drawn but not yet issued rows, the position in the epoch) and hands it back
-to ``load_state_dict`` on resume, so a resumed run draws exactly what the uninterrupted
-one would have.
+to ``load_state_dict`` on resume. verl writes the step-t checkpoint before it calls
+``update`` for step t, so a resumed run misses step t's rewards (one step of feedback);
+all else is restored exactly.
 """
 
 from collections.abc import Mapping

@@ -5,6 +5,7 @@
 and the ``data.pt`` checkpoint round trip.
 """
 
+import itertools
 import runpy
 import uuid
 
@@ -212,33 +213,59 @@ def test_unknown_setting_is_refused(train_file):
         build(train_file, "+data.sampler.schedular=dump-ucb")
 
 
-def run_steps(loader, sampler, steps, first_step):
-    """Steps of the loop; returns the prompt ids of every batch and the final probs."""
+def run_steps(batches, sampler, steps, first_step):
+    """Steps of the loop over an iterator of loader batches; returns the prompt ids of
+    every batch and the final probs."""
     ids = []
-    for step, batch_dict in zip(range(first_step, first_step + steps), endless(loader)):
+    for step, batch_dict in zip(range(first_step, first_step + steps), batches):
         ids.append([info["index"] for info in batch_dict["extra_info"]])
         sampler.update(scored_step(batch_dict, step))
     return ids, sampler.probs()
 
 
-def test_checkpoint_resume_is_exact(train_file, tmp_path):
+def test_checkpoint_resume_in_verls_order(train_file, tmp_path):
+    """verl's fit loop writes the step-t checkpoint (``data.pt``: the loader's state,
+    this sampler's included) before it calls ``sampler.update`` for step t. The resumed
+    sampler is the saved one exactly, position in the epoch included; it has missed only
+    step t's feedback, and given that batch it continues exactly as the uninterrupted
+    run, across the epoch boundary (4 batches per epoch)."""
     sampler, loader = build(train_file)
     batches = endless(loader)
     for step, batch_dict in zip(range(3), batches):
-        sampler.update(scored_step(batch_dict, step))
-    torch.save(loader.state_dict(), tmp_path / "data.pt")  # what verl's _save_checkpoint writes
-    # continue across the epoch boundary (4 batches per epoch)
-    expected_ids = []
-    for step, batch_dict in zip(range(3, 8), batches):
-        expected_ids.append([info["index"] for info in batch_dict["extra_info"]])
-        sampler.update(scored_step(batch_dict, step))
-    expected_probs = sampler.probs()
+        scored = scored_step(batch_dict, step)
+        if step == 2:
+            torch.save(loader.state_dict(), tmp_path / "data.pt")  # _save_checkpoint, before update
+            saved = sampler.state_dict()
+        sampler.update(scored)
+    expected_ids, expected_probs = run_steps(batches, sampler, 5, first_step=3)
 
     resumed_sampler, resumed_loader = build(train_file)
-    resumed_loader.load_state_dict(torch.load(tmp_path / "data.pt", weights_only=False))  # verl's _load_checkpoint
-    ids, probs = run_steps(resumed_loader, resumed_sampler, 5, first_step=3)
+    resumed_loader.load_state_dict(torch.load(tmp_path / "data.pt", weights_only=False))  # _load_checkpoint
+    rest_of_epoch = iter(resumed_loader)  # the loader hands the state to the sampler here
+    restored = resumed_sampler.state_dict()
+    assert restored["epoch_issued"] == saved["epoch_issued"] == 3 * 8
+    for name, array in saved["curriculum"]["scheduler"].items():
+        np.testing.assert_array_equal(restored["curriculum"]["scheduler"][name], array, err_msg=name)
+    for name in ("picker_rng", "picker_order", "picker_cursor"):
+        np.testing.assert_array_equal(restored["curriculum"][name], saved["curriculum"][name], err_msg=name)
+    resumed_sampler.update(scored)  # step 2's rewards, which verl never gives a resumed run
+    ids, probs = run_steps(itertools.chain(rest_of_epoch, endless(resumed_loader)), resumed_sampler, 5, first_step=3)
     assert ids == expected_ids
     np.testing.assert_array_equal(probs, expected_probs)
+
+
+def test_resume_without_the_checkpoint_steps_feedback_still_runs(train_file, tmp_path):
+    """What verl actually does after a resume: step t's rewards are gone; the curriculum
+    continues from its saved state and the unscored batch t retires with the next one."""
+    sampler, loader = build(train_file)
+    batch_dict = next(iter(loader))
+    torch.save(loader.state_dict(), tmp_path / "data.pt")
+    resumed_sampler, resumed_loader = build(train_file)
+    resumed_loader.load_state_dict(torch.load(tmp_path / "data.pt", weights_only=False))
+    ids, _ = run_steps(endless(resumed_loader), resumed_sampler, 4, first_step=1)
+    assert len(ids) == 4 and len(resumed_sampler.curriculum.pending) == 0
+    assert resumed_sampler.curriculum.n_feedback_groups == 4 * 8
+    assert [info["index"] for info in batch_dict["extra_info"]] != ids[0]
 
 
 def test_documented_recipe(tmp_path, monkeypatch):
