@@ -88,9 +88,10 @@ class OffsetCache:
         self.offsets = None
 
     def get(self, n_groups, group_size):
-        if self.shape != (n_groups, group_size):
+        shape = (n_groups, group_size)
+        if self.shape != shape:
             self.offsets = np.arange(n_groups + 1, dtype=np.int64) * group_size
-            self.shape = (n_groups, group_size)
+            self.shape = shape
         return self.offsets
 
 
@@ -101,21 +102,23 @@ def check_feedback(n_arms, arms, rewards, offsets, cache):
     of length len(arms) + 1 (group g is ``rewards[offsets[g]:offsets[g + 1]]``).
     ``cache`` is the caller's :class:`OffsetCache`.
     """
-    if not _is_plain(arms, _INT64, 1):
+    # the fast path: arrays that are already what the kernels take pass untouched
+    if type(arms) is not np.ndarray or arms.dtype is not _INT64 or arms.ndim != 1 or not arms.flags.c_contiguous:
         arms = _int_array("arms", arms, "one arm id per group")
     n_groups = arms.shape[0]
     if n_groups == 0:
         raise ValueError("The 'arms' argument is empty: update needs at least one group of rewards.")
     if offsets is None:
-        if not _is_plain(rewards, _FLOAT64, 2):
-            rewards = _float_array(rewards)
-        if rewards.ndim != 2 or rewards.shape[0] != n_groups or rewards.shape[1] == 0:
+        if type(rewards) is not np.ndarray or rewards.dtype is not _FLOAT64 or not rewards.flags.c_contiguous:
+            rewards = np.ascontiguousarray(_float_array(rewards), dtype=np.float64)
+        shape = rewards.shape
+        if len(shape) != 2 or shape[0] != n_groups or shape[1] == 0:
             raise ValueError(
                 f"The 'rewards' argument must have shape (len(arms), G) = ({n_groups}, G >= 1). "
-                f"Got shape {rewards.shape}. For groups of different sizes pass flat rewards and 'offsets'."
+                f"Got shape {shape}. For groups of different sizes pass flat rewards and 'offsets'."
             )
-        offsets = cache.get(n_groups, rewards.shape[1])
-        rewards = np.ascontiguousarray(rewards, dtype=np.float64).reshape(-1)
+        offsets = cache.get(n_groups, shape[1])
+        rewards = rewards.reshape(-1)
     else:
         if not _is_plain(rewards, _FLOAT64, 1):
             rewards = _float_array(rewards)

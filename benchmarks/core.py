@@ -1,0 +1,178 @@
+"""Core benchmark: every registered scheduler, its Numba path against its NumPy twin.
+
+    python -m benchmarks.core [--json [PATH]] [--schedulers a,b] [--repeats N] [--sizes 12,1000000]
+
+One step is what a GRPO loop does with a scheduler: ``update`` with a batch of B = 128
+groups of G = 16 rewards, then ``sample(128)``. The Numba path goes through the public
+API (validation included); the twin is the plain implementation in ``tests/naive.py``,
+driven with the same feedback and a copy of the same random stream, so the two should
+also draw the same arms (the ``same draws`` column). Each figure is the median over
+timed steps of microseconds per step, after warm-up steps (compilation excluded).
+
+Cases: K = 12 (distribution level: each slot its own draw) and K = 1,000,000 (prompt
+level: distinct prompts). At K = 1,000,000 some presets need an option, printed with
+the case: dump-ucb keeps a window of K x W floats, so W = 8 instead of 300; the
+Beta-posterior samplers score a candidate pool of 8 B prompts (their prompt-level
+mode) instead of all K. Twins too slow for the requested repeats run fewer timed
+steps within a time budget; the count is printed.
+"""
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import banditcurr as bc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import naive  # noqa: E402  (the twins live with the tests)
+
+BATCH, GROUP_SIZE, WARMUP = 128, 16, 3
+TWIN_BUDGET_S = 3.0  # wall time allowed for a twin's timed steps in one case
+
+# Options needed at prompt level (K >= 100,000), and why.
+LARGE_K_OPTIONS = {
+    "dump-ucb": ({"window": 8}, "window 8 (K x W float memory; preset 300)"),
+    "thompson": ({"pool_ratio": 8}, "pool of 8 B candidates"),
+    "learnability": ({"pool_ratio": 8}, "pool of 8 B candidates"),
+    "sfl": ({"pool_ratio": 8}, "pool of 8 B candidates"),
+    "cures": ({"pool_ratio": 8}, "pool of 8 B candidates"),
+}
+
+
+def options_for(name, n_arms):
+    if n_arms >= 100_000 and name in LARGE_K_OPTIONS:
+        return LARGE_K_OPTIONS[name]
+    return {}, "preset"
+
+
+def twin_of(scheduler):
+    """The NumPy twin with the same settings (``Naive<ClassName>`` in tests/naive.py),
+    or None when there is none."""
+    cls = type(scheduler)
+    if cls.__name__ == "TwoLevel":
+        h = scheduler.hyperparameters
+        sizes = np.bincount(scheduler.groups)
+        top = getattr(naive, "Naive" + type(bc.make(h["top"], 1)).__name__)(len(sizes), **h["top_params"])
+        inner_cls = getattr(naive, "Naive" + type(bc.make(h["inner"], 1)).__name__)
+        inners = [inner_cls(int(n), **h["inner_params"]) for n in sizes]
+        return naive.NaiveTwoLevel(scheduler.groups, top, inners)
+    twin_cls = getattr(naive, "Naive" + cls.__name__, None)
+    return None if twin_cls is None else twin_cls(scheduler.n_arms, **scheduler.hyperparameters)
+
+
+def feedback(n_arms, n_steps, seed=0):
+    """Identical feedback for both paths: per step, arms (int64, B) and rewards
+    (float64, (B, G)) with arm k succeeding with a fixed probability of its own."""
+    rng = np.random.default_rng(seed)
+    steps = []
+    for _ in range(n_steps):
+        if n_arms >= BATCH:
+            arms = rng.choice(n_arms, BATCH, replace=False).astype(np.int64)
+        else:
+            arms = rng.integers(0, n_arms, BATCH).astype(np.int64)
+        success = (arms * 0.618034) % 1.0
+        rewards = (rng.random((BATCH, GROUP_SIZE)) < success[:, None]).astype(np.float64)
+        steps.append((arms, rewards))
+    return steps
+
+
+def time_steps(step, steps, max_steps, budget_s=None):
+    """Median microseconds of ``step(arms, rewards)`` over up to ``max_steps`` timed
+    steps after WARMUP untimed ones; returns (median, timed count, draws)."""
+    draws, times = [], []
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for index, (arms, rewards) in enumerate(steps[:WARMUP + max_steps]):
+            t0 = time.perf_counter()
+            draws.append(step(arms, rewards))
+            if index >= WARMUP:
+                times.append(time.perf_counter() - t0)
+            if budget_s is not None and index >= WARMUP and time.perf_counter() - start > budget_s:
+                break
+    finally:
+        gc.enable()
+    return statistics.median(times) * 1e6, len(times), draws
+
+
+def run_case(name, n_arms, repeats):
+    options, note = options_for(name, n_arms)
+    scheduler = bc.make(name, n_arms=n_arms, seed=0, **options)
+    twin = twin_of(scheduler)
+    steps = feedback(n_arms, WARMUP + repeats)
+    offsets = np.arange(BATCH + 1) * GROUP_SIZE
+
+    def numba_step(arms, rewards):
+        scheduler.update(arms, rewards)
+        return scheduler.sample(BATCH)
+
+    result = {"scheduler": name, "n_arms": n_arms, "options": options, "note": note}
+    twin_rng = naive.Xoshiro(scheduler.state_dict()["rng"])
+    result["numba_us"], result["numba_steps"], numba_draws = time_steps(numba_step, steps, repeats)
+    if twin is None:
+        result.update(twin_us=None, twin_steps=0, speedup=None, same_draws=None)
+        return result
+
+    def twin_step(arms, rewards):
+        twin.update(arms, rewards.reshape(-1), offsets)
+        return np.asarray(twin.sample(twin_rng, BATCH))
+
+    result["twin_us"], result["twin_steps"], twin_draws = time_steps(twin_step, steps, repeats, TWIN_BUDGET_S)
+    result["speedup"] = result["twin_us"] / result["numba_us"]
+    result["same_draws"] = all(np.array_equal(a, b) for a, b in zip(numba_draws, twin_draws))
+    return result
+
+
+def format_table(results):
+    lines = [f"{'scheduler':<14}{'K':>9}  {'numba us':>9} {'twin us':>11} {'speedup':>8}  {'same draws':<10} "
+             f"{'twin steps':>10}  options",
+             "-" * 100]
+    for r in results:
+        twin = "-" if r["twin_us"] is None else f"{r['twin_us']:11.1f}"
+        speed = "-" if r["speedup"] is None else f"{r['speedup']:7.1f}x"
+        same = {None: "no twin", True: "yes", False: "NO"}[r["same_draws"]]
+        lines.append(f"{r['scheduler']:<14}{r['n_arms']:>9,}  {r['numba_us']:9.1f} {twin:>11} {speed:>8}  "
+                     f"{same:<10} {r['twin_steps']:>10}  {r['note']}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.core", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schedulers", default=",".join(bc.available()),
+                        help="comma-separated registered names (default: all)")
+    parser.add_argument("--sizes", default="12,1000000", help="comma-separated numbers of arms K")
+    parser.add_argument("--repeats", type=int, default=200, help="timed steps per case (default 200)")
+    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                        help="write results as JSON to PATH (stdout when no PATH)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.schedulers.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(bc.available()))
+    if unknown:
+        parser.error(f"unknown scheduler(s) {unknown}; known: {', '.join(bc.available())}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    sizes = [int(k) for k in args.sizes.split(",")]
+    results = []
+    for n_arms in sizes:
+        for name in names:
+            results.append(run_case(name, n_arms, args.repeats))
+            if args.json != "-":
+                print(format_table(results[-1:]).splitlines()[-1] if results[1:] else format_table(results),
+                      flush=True)
+    if args.json == "-":
+        print(json.dumps({"batch": BATCH, "group_size": GROUP_SIZE, "results": results}, indent=1))
+    elif args.json:
+        Path(args.json).write_text(json.dumps({"batch": BATCH, "group_size": GROUP_SIZE, "results": results},
+                                              indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
