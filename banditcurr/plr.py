@@ -5,6 +5,8 @@ arXiv 2010.03934) and its released code (facebookresearch/level-replay,
 ``level_replay/level_sampler.py``).
 """
 
+import math
+
 import numpy as np
 
 from ._feedback import group_mean, mean_abs_advantage
@@ -23,19 +25,22 @@ _FIXED = 1.0  # packed value of schedule="fixed"
 
 @jit
 def _sizes(params, n_arms):
-    return n_arms, n_arms + 1
+    return 2 * n_arms, 2 * n_arms + 2
 
 
 @jit
 def _views(params, n_arms, f, i):
     return (
         f[:n_arms],  # scores: S_i, the EMA of each level's score (0 until seen)
+        f[n_arms:],  # ranked_scores: the scores in ranking order (sequential reads)
         i[:n_arms],  # last_seen: C_i, the value of the counter at level i's latest group (0 = unseen)
-        i[n_arms:],  # counter: c, groups fed back so far
+        i[n_arms:n_arms + 1],  # counter: c, groups fed back so far
+        i[n_arms + 1:2 * n_arms + 1],  # ranking: the seen levels by decreasing score, ties by id
+        i[2 * n_arms + 1:],  # n_seen: how many levels have been seen (the valid ranking prefix)
     )
 
 
-FIELDS = ("scores", "last_seen", "counter")
+FIELDS = ("scores", "ranked_scores", "last_seen", "counter", "ranking", "n_seen")
 
 
 @jit
@@ -61,59 +66,96 @@ def group_score(kind, rewards, start, stop):
 
 @jit
 def _update(params, n_arms, f, i, arms, rewards, offsets):
-    scores, last_seen, counter = _views(params, n_arms, f, i)
+    scores, ranked_scores, last_seen, counter, ranking, n_seen = _views(params, n_arms, f, i)
     ema = params[_SCORE_EMA]
+    first = counter[0]
     for g in range(arms.shape[0]):
         arm = arms[g]
         score = group_score(params[_SCORE], rewards, offsets[g], offsets[g + 1])
         scores[arm] = (1.0 - ema) * scores[arm] + ema * score
         counter[0] += 1
         last_seen[arm] = counter[0]
+    # Re-rank in O(K + B log B) with sequential passes only: drop the updated levels
+    # from the ranking (the rest keep their order), sort the updated ones by
+    # (decreasing score, id), merge the two from the back.
+    moved = np.empty(arms.shape[0], dtype=np.int64)
+    n_moved = 0
+    for g in range(arms.shape[0]):
+        if last_seen[arms[g]] == first + g + 1:  # the level's last group: count it once
+            moved[n_moved] = arms[g]
+            n_moved += 1
+    size = 1
+    while size < 4 * n_moved:
+        size *= 2
+    table = np.full(size, -1, dtype=np.int64)  # hash set of the moved levels
+    mask = size - 1
+    for n in range(n_moved):
+        slot = (moved[n] * 0x9E3779B1) & mask
+        while table[slot] != -1:
+            slot = (slot + 1) & mask
+        table[slot] = moved[n]
+    kept = 0
+    for n in range(n_seen[0]):
+        level = ranking[n]
+        slot = (level * 0x9E3779B1) & mask
+        while table[slot] != -1 and table[slot] != level:
+            slot = (slot + 1) & mask
+        if table[slot] == -1:
+            ranking[kept] = level
+            ranked_scores[kept] = ranked_scores[n]
+            kept += 1
+    moved = np.sort(moved[:n_moved])
+    keys = np.empty(n_moved)
+    for n in range(n_moved):
+        keys[n] = -scores[moved[n]]
+    moved = moved[np.argsort(keys, kind="mergesort")]  # stable: equal scores stay by id
+    total = kept + n_moved
+    a, b = kept - 1, n_moved - 1
+    for slot in range(total - 1, -1, -1):
+        # the kept entry goes last if it ranks after the moved one
+        if b < 0 or (a >= 0 and (ranked_scores[a] < scores[moved[b]] or (
+                ranked_scores[a] == scores[moved[b]] and ranking[a] > moved[b]))):
+            ranking[slot] = ranking[a]
+            ranked_scores[slot] = ranked_scores[a]
+            a -= 1
+        else:
+            ranking[slot] = moved[b]
+            ranked_scores[slot] = scores[moved[b]]
+            b -= 1
+    n_seen[0] = total
 
 
 @jit
-def _score_weights(params, scores, seen, out):
-    """P_S over the seen levels ``seen`` (indices), written to out[seen]: h(S)^(1/beta)
-    normalised; rank: h = 1/rank, tied scores share the mean weight of their ranks."""
-    n_seen = seen.shape[0]
+def _score_weights(params, ranked_scores, ranking, n_seen, out):
+    """Unnormalised P_S, written to out[level] for the seen levels: h(S)^(1/beta); rank:
+    h = 1/rank, tied scores share the mean weight of their ranks. Returns the sum."""
     inverse_temperature = 1.0 / params[_TEMPERATURE]
     total = 0.0
     if params[_PRIORITIZATION] == _POWER:
-        top = 0.0
+        top = ranked_scores[0]
         for n in range(n_seen):
-            top = max(top, scores[seen[n]])
-        for n in range(n_seen):
-            weight = (scores[seen[n]] / top) ** inverse_temperature if top > 0.0 else 0.0
-            out[seen[n]] = weight
+            weight = (ranked_scores[n] / top) ** inverse_temperature if top > 0.0 else 0.0
+            out[ranking[n]] = weight
             total += weight
-    else:
-        keys = np.empty(n_seen)
-        for n in range(n_seen):
-            keys[n] = -scores[seen[n]]
-        order = np.argsort(keys, kind="mergesort")  # best score first
-        start = 0
-        while start < n_seen:
-            stop = start
-            block = 0.0
-            while stop < n_seen and keys[order[stop]] == keys[order[start]]:
-                block += (1.0 / (stop + 1)) ** inverse_temperature
-                stop += 1
-            weight = block / (stop - start)
-            for n in range(start, stop):
-                out[seen[order[n]]] = weight
-            total += block
-            start = stop
-    for n in range(n_seen):
-        out[seen[n]] = out[seen[n]] / total if total > 0.0 else 1.0 / n_seen
+        return total
+    start = 0
+    while start < n_seen:
+        stop = start
+        block = 0.0
+        while stop < n_seen and ranked_scores[stop] == ranked_scores[start]:
+            block += math.exp(-inverse_temperature * math.log(stop + 1.0))  # (1 / rank)^(1/beta)
+            stop += 1
+        for n in range(start, stop):
+            out[ranking[n]] = block / (stop - start)
+        total += block
+        start = stop
+    return total
 
 
 @jit
 def _probs(params, n_arms, f, i, out):
-    scores, last_seen, counter = _views(params, n_arms, f, i)
-    n_seen = 0
-    for k in range(n_arms):
-        if last_seen[k] > 0:
-            n_seen += 1
+    scores, ranked_scores, last_seen, counter, ranking, n_seen_view = _views(params, n_arms, f, i)
+    n_seen = n_seen_view[0]
     n_unseen = n_arms - n_seen
     fraction = n_seen / n_arms
     if n_seen == 0 or (n_unseen > 0 and fraction < params[_MIN_SEEN_FRACTION]):
@@ -126,24 +168,17 @@ def _probs(params, n_arms, f, i, out):
         replay = fraction
     out[:] = 0.0
     if replay > 0.0:
-        seen = np.empty(n_seen, dtype=np.int64)
-        n = 0
+        total = _score_weights(params, ranked_scores, ranking, n_seen, out)  # the one pass in rank order
+        rho = params[_STALENESS_COEF]
+        staleness = 0.0
         for k in range(n_arms):
             if last_seen[k] > 0:
-                seen[n] = k
-                n += 1
-        _score_weights(params, scores, seen, out)
-        rho = params[_STALENESS_COEF]
-        if rho > 0.0:
-            staleness = 0.0
-            for n in range(n_seen):
-                staleness += counter[0] - last_seen[seen[n]]
-            for n in range(n_seen):
-                k = seen[n]
-                stale = (counter[0] - last_seen[k]) / staleness if staleness > 0.0 else 1.0 / n_seen
-                out[k] = (1.0 - rho) * out[k] + rho * stale
-        for n in range(n_seen):
-            out[seen[n]] *= replay
+                staleness += counter[0] - last_seen[k]
+        for k in range(n_arms):  # the rest in level order
+            if last_seen[k] > 0:
+                p_score = out[k] / total if total > 0.0 else 1.0 / n_seen
+                p_stale = (counter[0] - last_seen[k]) / staleness if staleness > 0.0 else 1.0 / n_seen
+                out[k] = replay * ((1.0 - rho) * p_score + rho * p_stale)
     if replay < 1.0:
         for k in range(n_arms):
             if last_seen[k] == 0:
@@ -198,8 +233,9 @@ class PLR(Scheduler):
     score is computed from rollout rewards (GRPO has no value network); state is
     saved and resumed; randomness is a seeded stream.
 
-    PLR is meant for many levels: prompt-level K. Cost O(K log K) per ``probs`` (a
-    sort of the seen scores for ranks), O(B) per ``update``.
+    PLR is meant for many levels: prompt-level K. The state keeps the seen levels
+    ranked, merged with the re-scored ones after each ``update`` (O(K + B log B)), so
+    ``probs`` is O(K) with no sort.
     """
 
     name = "plr"
@@ -222,10 +258,21 @@ class PLR(Scheduler):
     )
 
     def _check_state(self, arrays):
-        """Staleness needs 0 <= C_i <= c: refuse a state that breaks it."""
+        """Staleness needs 0 <= C_i <= c, and the ranking must list exactly the seen
+        levels in rank order: refuse a state that breaks either."""
         counter, last_seen = arrays["counter"][0], arrays["last_seen"]
         if not (counter >= 0 and ((last_seen >= 0) & (last_seen <= counter)).all()):
             raise ValueError(
                 f"The 'state' dict holds last_seen values outside 0..counter={counter}: "
                 f"it was not made by this scheduler."
+            )
+        n_seen, ranking, scores = arrays["n_seen"][0], arrays["ranking"], arrays["scores"]
+        seen = np.flatnonzero(last_seen > 0)
+        ranked = ranking[:n_seen] if 0 <= n_seen <= self.n_arms else None
+        expected = seen[np.lexsort((seen, -scores[seen]))]
+        if (ranked is None or n_seen != seen.size or not np.array_equal(ranked, expected)
+                or not np.array_equal(arrays["ranked_scores"][:n_seen], scores[expected])):
+            raise ValueError(
+                "The 'state' dict's ranking does not list the seen levels by decreasing score "
+                "(ties by id) with their scores: it was not made by this scheduler."
             )
