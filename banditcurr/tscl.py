@@ -120,56 +120,73 @@ def _greedy(values, epsilon, out):
 @jit
 def _thompson_argmax(params, n_arms, history, fill, out):
     """out[a] = P(arm a holds the largest key) when every arm draws one entry of its
-    history uniformly (key = |entry| with abs_slope), ties split uniformly.
+    history uniformly (key = |entry| with abs_slope), ties split uniformly. Every arm
+    has at least one entry.
 
-    For arm a and each value v of its history: the other arms b fall below v with
-    probability l_b and tie with e_b, and a wins with probability
-    integral_0^1 prod_b (l_b + e_b z) dz (a tie among m arms goes to each with 1 / m).
-    Cost O(K^2 N log N) for K arms with N entries each."""
+    One sweep over the distinct key values v, in increasing order: arm b lies below v
+    with probability l_b and ties with it with probability e_b. If T is the set of
+    arms that can tie at v, a in T wins at v with probability
+    e_a * prod_{b not in T} l_b * integral_0^1 prod_{b in T, b != a} (l_b + e_b z) dz
+    (a tie among m arms goes to each with 1 / m). Cost O(V K + sum |T|^3) for V
+    distinct values: a few micro-seconds at K = 12, N = 10."""
     use_abs = params[_ABS_SLOPE] != 0.0
     w = history.shape[1]
-    keys = np.empty((n_arms, w))
+    n_entries = 0
     for k in range(n_arms):
-        for n in range(fill[k]):
-            keys[k, n] = abs(history[k, n]) if use_abs else history[k, n]
-        keys[k, :fill[k]] = np.sort(keys[k, :fill[k]])
+        n_entries += fill[k]
+    keys = np.empty(n_entries)
+    owner = np.empty(n_entries, dtype=np.int64)
+    n = 0
+    for k in range(n_arms):
+        for j in range(fill[k]):
+            keys[n] = abs(history[k, j]) if use_abs else history[k, j]
+            owner[n] = k
+            n += 1
+    order = np.argsort(keys, kind="mergesort")
+    below = np.zeros(n_arms)  # entries of each arm below the current value
+    equal = np.zeros(n_arms)  # entries of each arm equal to it
+    tied = np.empty(n_arms, dtype=np.int64)
     poly = np.empty(n_arms)
     out[:] = 0.0
-    for a in range(n_arms):
-        n_a = fill[a]
-        start = 0
-        while start < n_a:
-            v = keys[a, start]
-            stop = start
-            while stop < n_a and keys[a, stop] == v:
-                stop += 1
-            constant = 1.0
-            degree = 0
-            poly[0] = 1.0
-            for b in range(n_arms):
-                if b == a:
-                    continue
-                row = keys[b, :fill[b]]
-                below = np.searchsorted(row, v, side="left")
-                equal = np.searchsorted(row, v, side="right") - below
-                low = below / fill[b]
-                tie = equal / fill[b]
-                if equal == 0:
-                    constant *= low
-                    if constant == 0.0:
-                        break
-                else:  # poly <- poly * (low + tie z)
+    start = 0
+    while start < n_entries:
+        v = keys[order[start]]
+        stop = start
+        n_tied = 0
+        while stop < n_entries and keys[order[stop]] == v:
+            k = owner[order[stop]]
+            if equal[k] == 0.0:
+                tied[n_tied] = k
+                n_tied += 1
+            equal[k] += 1.0
+            stop += 1
+        others = 1.0  # prod over the arms that cannot tie at v of P(below v)
+        for k in range(n_arms):
+            if equal[k] == 0.0:
+                others *= below[k] / fill[k]
+        if others > 0.0:
+            for t in range(n_tied):
+                a = tied[t]
+                degree = 0
+                poly[0] = 1.0
+                for u in range(n_tied):  # poly <- poly * (l_b + e_b z) over the other tied arms
+                    b = tied[u]
+                    if b == a:
+                        continue
+                    low, tie = below[b] / fill[b], equal[b] / fill[b]
                     degree += 1
                     poly[degree] = poly[degree - 1] * tie
                     for d in range(degree - 1, 0, -1):
                         poly[d] = poly[d] * low + poly[d - 1] * tie
                     poly[0] *= low
-            if constant > 0.0:
                 integral = 0.0
                 for d in range(degree + 1):
                     integral += poly[d] / (d + 1)
-                out[a] += (stop - start) / n_a * constant * integral
-            start = stop
+                out[a] += equal[a] / fill[a] * others * integral
+        for t in range(n_tied):
+            below[tied[t]] += equal[tied[t]]
+            equal[tied[t]] = 0.0
+        start = stop
 
 
 @jit
@@ -243,8 +260,9 @@ class TSCL(Scheduler):
 
     TSCL is a distribution-level method (a few tasks, each scored every few steps).
     ``batch_split_invariant`` is False: a call is a step. The sampling teacher's
-    ``probs`` costs O(K^2 N log N) for K arms: micro-seconds at K = 12, impractical
-    for prompt-level K; the online and window teachers cost O(K + B) per step.
+    exact ``probs`` costs O(V K) for V distinct history values (up to K N): micro-
+    seconds at K = 12, impractical for prompt-level K; the online and window teachers
+    cost O(K + B) per step.
     """
 
     name = "tscl"
