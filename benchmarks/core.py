@@ -14,12 +14,15 @@ level: distinct prompts). At K = 1,000,000 some presets need an option, printed 
 the case: dump-ucb keeps a window of K x W floats, so W = 8 instead of 300; the
 Beta-posterior samplers score a candidate pool of 8 B prompts (their prompt-level
 mode) instead of all K. Twins too slow for the requested repeats run fewer timed
-steps within a time budget; the count is printed.
+steps within a time budget (3 s a case; the count is printed), and a twin whose single
+step passes 10 s is abandoned and reported so (TSCL's twin enumerates every joint draw
+of its windows: exact, but only for a few arms).
 """
 
 import argparse
 import gc
 import json
+import signal
 import statistics
 import sys
 import time
@@ -34,6 +37,7 @@ import naive  # noqa: E402  (the twins live with the tests)
 
 BATCH, GROUP_SIZE, WARMUP = 128, 16, 3
 TWIN_BUDGET_S = 3.0  # wall time allowed for a twin's timed steps in one case
+TWIN_STEP_LIMIT_S = 10.0  # a twin step slower than this is abandoned (reported as such)
 
 # Options needed at prompt level (K >= 100,000), and why.
 LARGE_K_OPTIONS = {
@@ -82,16 +86,42 @@ def feedback(n_arms, n_steps, seed=0):
     return steps
 
 
-def time_steps(step, steps, max_steps, budget_s=None):
+class Overtime(Exception):
+    """A single step ran past its limit."""
+
+
+def _interrupt(signum, frame):
+    raise Overtime
+
+
+def call_with_limit(function, args, limit_s):
+    """``function(*args)``, interrupted by Overtime after ``limit_s`` seconds where the
+    platform has interval timers (POSIX)."""
+    if limit_s is None or not hasattr(signal, "setitimer"):
+        return function(*args)
+    previous = signal.signal(signal.SIGALRM, _interrupt)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    try:
+        return function(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def time_steps(step, steps, max_steps, budget_s=None, step_limit_s=None):
     """Median microseconds of ``step(arms, rewards)`` over up to ``max_steps`` timed
-    steps after WARMUP untimed ones; returns (median, timed count, draws)."""
+    steps after WARMUP untimed ones, stopping once ``budget_s`` is spent; returns
+    (median or None if a step passed ``step_limit_s``, timed count, draws)."""
     draws, times = [], []
     gc.disable()
     try:
         start = time.perf_counter()
         for index, (arms, rewards) in enumerate(steps[:WARMUP + max_steps]):
             t0 = time.perf_counter()
-            draws.append(step(arms, rewards))
+            try:
+                draws.append(call_with_limit(step, (arms, rewards), step_limit_s))
+            except Overtime:
+                return None, 0, draws
             if index >= WARMUP:
                 times.append(time.perf_counter() - t0)
             if budget_s is not None and index >= WARMUP and time.perf_counter() - start > budget_s:
@@ -116,14 +146,18 @@ def run_case(name, n_arms, repeats):
     twin_rng = naive.Xoshiro(scheduler.state_dict()["rng"])
     result["numba_us"], result["numba_steps"], numba_draws = time_steps(numba_step, steps, repeats)
     if twin is None:
-        result.update(twin_us=None, twin_steps=0, speedup=None, same_draws=None)
+        result.update(twin_us=None, twin_steps=0, speedup=None, same_draws=None, note=note + "; no twin")
         return result
 
     def twin_step(arms, rewards):
         twin.update(arms, rewards.reshape(-1), offsets)
         return np.asarray(twin.sample(twin_rng, BATCH))
 
-    result["twin_us"], result["twin_steps"], twin_draws = time_steps(twin_step, steps, repeats, TWIN_BUDGET_S)
+    result["twin_us"], result["twin_steps"], twin_draws = time_steps(
+        twin_step, steps, repeats, TWIN_BUDGET_S, TWIN_STEP_LIMIT_S)
+    if result["twin_us"] is None:  # the twin cannot do this case (e.g. it enumerates)
+        result.update(speedup=None, same_draws=None, note=note + f"; twin: one step > {TWIN_STEP_LIMIT_S:g} s")
+        return result
     result["speedup"] = result["twin_us"] / result["numba_us"]
     result["same_draws"] = all(np.array_equal(a, b) for a, b in zip(numba_draws, twin_draws))
     return result
@@ -136,7 +170,7 @@ def format_table(results):
     for r in results:
         twin = "-" if r["twin_us"] is None else f"{r['twin_us']:11.1f}"
         speed = "-" if r["speedup"] is None else f"{r['speedup']:7.1f}x"
-        same = {None: "no twin", True: "yes", False: "NO"}[r["same_draws"]]
+        same = {None: "-", True: "yes", False: "NO"}[r["same_draws"]]
         lines.append(f"{r['scheduler']:<14}{r['n_arms']:>9,}  {r['numba_us']:9.1f} {twin:>11} {speed:>8}  "
                      f"{same:<10} {r['twin_steps']:>10}  {r['note']}")
     return "\n".join(lines)
