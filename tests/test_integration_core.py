@@ -121,9 +121,14 @@ def test_pending_batches_retire_in_draw_order():
     assert len(curriculum.pending) == 2
     curriculum.feedback(*feedback_for(curriculum, second[::-1][:3]))  # reordered, one group dropped
     assert len(curriculum.pending) == 0  # the second batch, and the older one with it
+    assert curriculum.last_lag == 0
     curriculum.draw(2)
     curriculum.feedback(*feedback_for(curriculum, [3, 3, 3]))  # three 'c' groups: matches nothing drawn
     assert len(curriculum.pending) == 1  # still waiting: two arms drawn cannot hold three groups
+    assert curriculum.last_lag is None
+    curriculum.draw(3)
+    curriculum.feedback(*feedback_for(curriculum, curriculum.pending[0][1]))
+    assert curriculum.last_lag == 1 and len(curriculum.pending) == 1
     for _ in range(MAX_PENDING + 3):
         curriculum.draw(1)
     assert len(curriculum.pending) == MAX_PENDING

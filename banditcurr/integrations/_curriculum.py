@@ -231,6 +231,7 @@ class Curriculum:
         self._cursor = np.diff(self.index.starts)  # every cycle starts exhausted: shuffled on first use
         self.pending = deque()
         self.n_feedback_groups = 0
+        self.last_lag = None  # batches drawn after the one the last feedback retired
 
     @property
     def n_arms(self):
@@ -267,8 +268,10 @@ class Curriculum:
         self.scheduler.update(arms, np.asarray(rewards, dtype=np.float64), np.asarray(offsets, dtype=np.int64))
         self.n_feedback_groups += len(arms)
         counts = np.bincount(arms, minlength=self.n_arms)
+        self.last_lag = None
         for position, (drawn, _) in enumerate(self.pending):
             if np.all(counts <= np.bincount(drawn, minlength=self.n_arms)):
+                self.last_lag = len(self.pending) - position - 1
                 for _ in range(position + 1):
                     self.pending.popleft()
                 break

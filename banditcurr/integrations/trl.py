@@ -214,11 +214,12 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 group_keys.append(group[0])
                 rewards.extend(kept.tolist())
                 offsets.append(len(rewards))
-        lag = len(self.curriculum.pending) - 1
-        if group_keys:
-            self.curriculum.feedback(group_keys, np.asarray(rewards), np.asarray(offsets))
+        if not group_keys:
+            return
+        self.curriculum.feedback(group_keys, np.asarray(rewards), np.asarray(offsets))
         metrics = self._metrics["train"]
-        metrics["curriculum/lag"].append(float(lag))
+        if self.curriculum.last_lag is not None:
+            metrics["curriculum/lag"].append(float(self.curriculum.last_lag))
         if self.curriculum.n_arms <= MAX_LOGGED_ARMS:
             for name, p in zip(self.curriculum.arm_names, self.curriculum.probs()):
                 metrics[f"curriculum/p/{name}"].append(float(p))
