@@ -32,8 +32,8 @@ def unpack(opts):
 @given(opts=options, n_arms=st.integers(1, 12), n_steps=st.integers(1, 6), ragged=st.booleans(),
        seed=st.integers(0, 2**32 - 1))
 def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
-    """Same draws (exactly), same policy (to rounding); the sorted history is the
-    sorted ring at every step."""
+    """Same draws (exactly), same policy (to rounding); the multiset of distinct
+    history values is the ring's content at every step."""
     opts = unpack(opts)
     rng = np.random.default_rng(seed)
     scheduler = bc.make("exp3s", n_arms=n_arms, seed=seed, **opts)
@@ -54,19 +54,25 @@ def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
         twin.update(arms, rewards, offsets)
         np.testing.assert_allclose(scheduler.probs(), twin.probs(), rtol=1e-9, atol=1e-13)
         state = scheduler.state_dict()
-        head, fill = state["history_cursor"]
+        head, fill, distinct = state["history_cursor"]
         assert fill == len(twin.history) and state["rounds"][0] == twin.t
-        assert np.array_equal(state["history_sorted"][:fill], np.sort(state["history"][:fill]))
+        values, counts = state["history_values"][:distinct], state["history_counts"][:distinct]
+        assert np.all(np.diff(values) > 0) and np.all(counts > 0)
+        assert np.array_equal(np.repeat(values, counts), np.sort(state["history"][:fill]))
         assert sorted(state["history"][:fill].tolist()) == sorted(twin.history)
     assert np.array_equal(scheduler.state_dict()["rng"], twin_rng.state())
 
 
 @settings(max_examples=30, deadline=None)
-@given(values=st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=40),
+@given(values=st.lists(st.sampled_from([-1.0, 0.0, 0.25, 0.5]) | st.floats(-5, 5, allow_nan=False),
+                      min_size=1, max_size=40),
        level=st.floats(0.0, 1.0))
 def test_quantile_is_numpys_linear_quantile(values, level):
-    ordered = np.sort(np.array(values))
-    assert quantile(ordered, len(values), level) == pytest.approx(np.quantile(ordered, level), rel=1e-12, abs=1e-12)
+    """On a multiset stored as distinct values and counts (ties are common)."""
+    distinct, counts = np.unique(np.array(values), return_counts=True)
+    expected = np.quantile(np.array(values), level)
+    got = quantile(distinct, counts.astype(np.int64), len(distinct), len(values), level)
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_reward_scaling_and_weights_by_hand():
@@ -93,7 +99,7 @@ def test_reward_scaling_and_weights_by_hand():
     np.testing.assert_allclose(s.probs(), [0.8287623, 0.1712377], rtol=1e-6)
     state = s.state_dict()
     np.testing.assert_allclose(state["history"][:3], [0.8660239, 0.0, 0.7499985], rtol=1e-6)
-    assert state["rounds"][0] == 3 and state["history_cursor"].tolist() == [3, 3]
+    assert state["rounds"][0] == 3 and state["history_cursor"].tolist() == [3, 3, 3]
 
 
 def test_window_forgets_old_rewards():
@@ -102,9 +108,10 @@ def test_window_forgets_old_rewards():
     for rewards in ([1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]):
         s.update([0], [rewards])
     state = s.state_dict()
-    assert state["history_cursor"].tolist() == [1, 2]
+    assert state["history_cursor"].tolist() == [1, 2, 2]
     np.testing.assert_allclose(np.sort(state["history"]), [0.0, 0.7499985], rtol=1e-6)
-    np.testing.assert_allclose(state["history_sorted"], [0.0, 0.7499985], rtol=1e-6)
+    np.testing.assert_allclose(state["history_values"], [0.0, 0.7499985], rtol=1e-6)
+    assert state["history_counts"].tolist() == [1, 1]
 
 
 def test_success_gain_signal():
@@ -136,3 +143,12 @@ def test_full_exploration_is_uniform():
 def test_bad_hyperparameters_are_refused(bad, error, match):
     with pytest.raises(error, match=match):
         bc.make("exp3s", n_arms=3, **bad)
+
+
+def test_a_loaded_history_must_match_its_multiset():
+    s = bc.make("exp3s", n_arms=2, seed=0, window=4)
+    s.update([0, 1], [[1.0, 0.0], [1.0, 1.0]])
+    state = s.state_dict()
+    state["history_counts"] = np.array([2, 1, 0, 0])  # three entries counted, two in the ring
+    with pytest.raises(ValueError, match=r"history \(head=2, fill=2, distinct=2\) inconsistent with window=4"):
+        s.load_state_dict(state)
