@@ -18,6 +18,9 @@ validate: this class validates every call first, so a rejected call changes no s
 Sampling rule shared by all: a batch larger than ``n_arms`` (distribution level) makes
 each slot its own draw, with replacement; otherwise (prompt level) a batch holds
 distinct arms.
+
+A new scheduler imports ``Kernels``, ``Param``, ``Scheduler`` and ``jit`` from here
+(see docs/contract.md).
 """
 
 from dataclasses import dataclass
@@ -26,8 +29,12 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from ._checks import OffsetCache, check_feedback
+from ._jit import jit
 from ._params import Param, pack_params
 from ._rng import seed_state
+
+# What a scheduler module needs (docs/contract.md, "Writing a new scheduler").
+__all__ = ["Kernels", "Param", "Scheduler", "jit"]
 
 
 @dataclass(frozen=True)
