@@ -120,3 +120,17 @@ def test_bad_configuration(kwargs, error, message):
     arguments = {"groups": GROUPS, "inner": "cures", **kwargs}
     with pytest.raises(error, match=message):
         bc.make("two-level", n_arms=len(GROUPS), **arguments)
+
+
+@pytest.mark.parametrize("name", [n for n in bc.available() if n != "two-level"])
+def test_every_plain_scheduler_works_at_both_levels(name):
+    rng = np.random.default_rng(0)
+    for role in ("top", "inner"):
+        s = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, seed=1, **{role: name})
+        for batch in (3, 25):
+            arms = s.sample(batch)
+            assert arms.shape == (batch,) and arms.min() >= 0 and arms.max() < len(GROUPS)
+            s.update(arms, *feedback(rng, arms))
+        p = s.probs()
+        assert abs(p.sum() - 1.0) < 1e-9 and np.all(p >= 0)
+        np.testing.assert_allclose(np.bincount(GROUPS, weights=p), s.distribution_probs(), rtol=1e-9, atol=1e-15)
