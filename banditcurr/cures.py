@@ -166,6 +166,8 @@ class CurES(Scheduler):
 
     name = "cures"
     kernels = KERNELS
+    #: The level CurES works at (one arm per prompt); the simulator reads it.
+    arm_level = "prompt"
     params = (
         Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold"),
         Param("temperature", 100.0, "float", low=0.0, low_open=True,

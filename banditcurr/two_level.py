@@ -275,6 +275,8 @@ class TwoLevel(Scheduler):
 
     name = "two-level"
     kernels = KERNELS
+    #: Arms are prompts (their distributions come from ``groups``); the simulator reads it.
+    arm_level = "prompt"
 
     def __init__(self, n_arms, *, groups=None, top="dump-ucb", inner="uniform", top_params=None,
                  inner_params=None, seed=None):
