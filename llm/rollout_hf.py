@@ -31,13 +31,15 @@ class HFEngine:
         for k, row in enumerate(rows):
             ids[k, width - len(row):] = torch.tensor(row, device=device)
             mask[k, width - len(row):] = 1
-        sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+        # top_k = vocabulary size: no top-k cut (transformers' default is 50; vLLM has none)
+        sampling = (dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=self.policy.config.vocab_size)
+                    if temperature > 0 else dict(do_sample=False))
         was_training = self.policy.training
         self.policy.eval()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
             torch.manual_seed(int(seeds[0]))
             out = self.policy.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                       pad_token_id=self.pad_id, eos_token_id=self.eos_id, top_k=0, **sampling)
+                                       pad_token_id=self.pad_id, eos_token_id=self.eos_id, **sampling)
         self.policy.train(was_training)
         completions = []
         for row in out[:, width:].tolist():

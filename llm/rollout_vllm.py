@@ -26,25 +26,26 @@ _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 class VLLMEngine:
     """Rollouts with ``vllm.LLM`` on ``model`` (local path or hub id); see module doc.
 
-    ``kv_cache_gib`` sizes the KV cache on CPU; ``gpu_memory_utilization`` bounds it on
+    ``max_model_len`` 0 takes the model's own limit. ``kv_cache_gib`` sizes the KV cache on CPU; ``gpu_memory_utilization`` bounds it on
     GPU. Extra keyword arguments go to ``vllm.LLM``. Prefix caching is off by default
     (exact reproducibility: a cached prefix is computed in a different batch shape).
     """
 
-    def __init__(self, model, *, dtype="float32", seed=0, max_model_len=512, gpu_memory_utilization=0.3,
+    def __init__(self, model, *, dtype="float32", seed=0, max_model_len=0, gpu_memory_utilization=0.3,
                  kv_cache_gib=0.25, enforce_eager=True, **llm_kwargs):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         import vllm
         from vllm.platforms import current_platform
 
-        kwargs = dict(model=model, dtype=_DTYPES[dtype], seed=seed, max_model_len=max_model_len,
+        kwargs = dict(model=model, dtype=_DTYPES[dtype], seed=seed, max_model_len=max_model_len or None,
                       enforce_eager=enforce_eager, enable_prefix_caching=False)
         if current_platform.is_cpu():
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2 ** 30)
         else:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(llm_kwargs)
+        _let_vllm_scan_llvmlite()
         self._vllm = vllm
         self.llm = vllm.LLM(**kwargs)
         self.platform = current_platform.device_name
@@ -78,6 +79,22 @@ class VLLMEngine:
         destroy_model_parallel()
         destroy_distributed_environment()
         gc.collect()
+
+
+def _let_vllm_scan_llvmlite():
+    """Work around a clash of vLLM 0.32 with llvmlite (Numba's backend, which banditcurr
+    loads): at start-up vLLM's CPU platform scans every loaded module's objects with
+    ``vars(obj).get(...)``; llvmlite's ``ffi.lib`` answers any attribute, ``__dict__``
+    included, with a function wrapper, so the scan raises AttributeError. Giving
+    ``lib`` an empty ``__dict__`` entry in its lookup table makes it look like an
+    object without attributes, which is all the scan needs; llvmlite never reads it."""
+    import sys
+
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    lib = getattr(ffi, "lib", None)
+    table = getattr(lib, "_fntab", None)
+    if isinstance(table, dict):
+        table.setdefault("__dict__", {})
 
 
 def _refresh_tied_lm_head(model):

@@ -70,10 +70,13 @@ class Distribution(abc.ABC):
 
 
 class Addition(Distribution):
-    """Sum of two ``digits``-digit numbers: prompt ``"123+456="``, answer written
-    least-significant digit first (``"975"`` for 579) so that a small transformer can
-    produce the carries in the order it writes them (Lee et al. 2023, "Teaching
-    arithmetic to small transformers"). Reward 1 for the exact answer, else 0."""
+    """Sum of two ``digits``-digit numbers, every number written least-significant
+    digit first: 123 + 456 = 579 is the prompt ``"321+654="`` and the answer ``"975"``.
+    Digit i of the answer then depends on digit i of each operand and on the carry
+    just written, at a fixed distance within a level, which a small transformer learns
+    far sooner than the usual order (reversed outputs: Lee et al. 2023, "Teaching
+    arithmetic to small transformers"). ``reverse=False`` writes everything in the
+    usual order. Reward 1 for the exact answer, else 0."""
 
     def __init__(self, digits, reverse=True):
         if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 1 <= digits <= 18:
@@ -86,11 +89,8 @@ class Addition(Distribution):
         low = 0 if self.digits == 1 else 10 ** (self.digits - 1)
         a = rng.integers(low, 10 ** self.digits, size=n)
         b = rng.integers(low, 10 ** self.digits, size=n)
-        problems = []
-        for x, y in zip(a.tolist(), b.tolist()):
-            answer = str(x + y)
-            problems.append(Problem(f"{x}+{y}=", answer[::-1] if self.reverse else answer))
-        return problems
+        order = slice(None, None, -1) if self.reverse else slice(None)
+        return [Problem(f"{str(x)[order]}+{str(y)[order]}=", str(x + y)[order]) for x, y in zip(a.tolist(), b.tolist())]
 
 
 ANSWER_INSTRUCTION = "\nGive only the final answer between <answer> and </answer>."

@@ -11,9 +11,9 @@
   with non-zero success on the easy levels; the greedy accuracy per distribution it
   reaches is saved in ``warm_start.json``.
 
-Command line (the CPU demonstration's first step, about a minute on two cores):
+Command line (the CPU demonstration's first step, minutes on a CPU):
 
-    python -m banditcurr.llm.tiny --out out/tiny --warm-tasks addition:1-6 --warm-steps 400
+    python -m banditcurr.llm.tiny --out out/tiny --warm-tasks addition:1-3 --warm-steps 1000 --threads 1
 """
 
 import argparse
@@ -152,9 +152,9 @@ def main(argv=None):
     parser.add_argument("--layers", type=int, default=4, help="number of transformer layers")
     parser.add_argument("--hidden", type=int, default=128, help="hidden size (heads = hidden / 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the warm-start data")
-    parser.add_argument("--warm-tasks", nargs="*", default=["addition:1-6"],
+    parser.add_argument("--warm-tasks", nargs="*", default=["addition:1-3"],
                         help="task specs of the supervised warm start (none: skip it)")
-    parser.add_argument("--warm-steps", type=int, default=400, help="optimizer steps of the warm start")
+    parser.add_argument("--warm-steps", type=int, default=1000, help="optimizer steps of the warm start")
     parser.add_argument("--warm-batch", type=int, default=64, help="sequences per warm-start step")
     parser.add_argument("--warm-lr", type=float, default=1e-3, help="AdamW learning rate of the warm start")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -13,14 +13,15 @@ def test_addition_levels_answers_and_verifier():
     assert [d.name for d in dists] == ["addition-1", "addition-2", "addition-3"]
     for d in dists:
         for p in d.generate(50, seed=3):
-            a, b = map(int, p.prompt.rstrip("=").split("+"))
+            a, b = (int(x[::-1]) for x in p.prompt.rstrip("=").split("+"))  # least-significant digit first
             assert len(str(a)) == d.digits and len(str(b)) == d.digits
             assert p.answer == str(a + b)[::-1]
             assert d.reward(d.target(p), p) == 1.0
             assert d.reward(" " + p.answer + "\n", p) == 1.0  # surrounding whitespace is ignored
             assert d.reward(str(a + b + 1)[::-1], p) == 0.0
-    assert Addition(2, reverse=False).generate(1, 0)[0].answer == str(sum(map(int, Addition(2).generate(1, 0)[0]
-                                                                              .prompt.rstrip("=").split("+"))))
+    plain = Addition(2, reverse=False).generate(1, 0)[0]
+    assert plain.answer == str(sum(map(int, plain.prompt.rstrip("=").split("+"))))
+    assert plain.answer == Addition(2).generate(1, 0)[0].answer[::-1]
 
 
 def test_generation_is_deterministic_in_the_seed():
