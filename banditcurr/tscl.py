@@ -33,7 +33,8 @@ def _views(params, n_arms, f, i):
     return (
         f[:n_arms],  # last_score: each arm's latest success rate (0 before any)
         f[n_arms:2 * n_arms],  # value: Q (online), the window slope (window); unused by sampling
-        f[2 * n_arms:2 * n_arms + kw].reshape(n_arms, w),  # history: scores (window) or score changes (sampling), ring per arm
+        # history: a ring per arm of scores (window teacher) or score changes (sampling)
+        f[2 * n_arms:2 * n_arms + kw].reshape(n_arms, w),
         i[:kw].reshape(n_arms, w),  # history_step: the step of each history entry
         i[kw:kw + n_arms],  # history_head: next ring slot per arm
         i[kw + n_arms:kw + 2 * n_arms],  # history_fill: valid entries per arm

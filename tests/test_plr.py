@@ -124,7 +124,8 @@ def test_score_options():
 
 @pytest.mark.parametrize("bad, error, match", [
     ({"temperature": 0.0}, ValueError, r"The 'temperature' parameter of PLR must be a float > 0\. Got 0\.0 instead"),
-    ({"staleness_coef": 1.5}, ValueError, r"'staleness_coef' parameter of PLR must be a float >= 0 and <= 1\. Got 1\.5"),
+    ({"staleness_coef": 1.5}, ValueError,
+     r"'staleness_coef' parameter of PLR must be a float >= 0 and <= 1\. Got 1\.5"),
     ({"score_ema": 0.0}, ValueError, r"'score_ema' parameter of PLR must be a float > 0 and <= 1\. Got 0\.0"),
     ({"score": "gae"}, ValueError, r"'score' parameter of PLR must be one of 'value_l1', 'abs_advantage', "
                                    r"'positive_value_loss'\. Got 'gae'"),

@@ -110,7 +110,8 @@ def test_sampling_teacher_by_hand():
 
 def test_steps_are_calls():
     assert bc.make("tscl", n_arms=2, seed=0).batch_split_invariant is False
-    one, two = bc.make("tscl", n_arms=2, seed=0, teacher="online"), bc.make("tscl", n_arms=2, seed=0, teacher="online")
+    one = bc.make("tscl", n_arms=2, seed=0, teacher="online")
+    two = bc.make("tscl", n_arms=2, seed=0, teacher="online")
     one.update([0, 0], [[1.0, 0.0], [1.0, 1.0]])  # one step: rate 0.75
     two.update([0], [[1.0, 0.0]])  # two steps: 0.5, then 1.0
     two.update([0], [[1.0, 1.0]])
@@ -118,9 +119,10 @@ def test_steps_are_calls():
 
 
 @pytest.mark.parametrize("bad, error, match", [
-    ({"teacher": "naive"}, ValueError, r"The 'teacher' parameter of TSCL must be one of 'sampling', 'window', 'online'\. "
-                                       r"Got 'naive' instead"),
-    ({"policy": "boltzmann"}, ValueError, r"'policy' parameter of TSCL must be 'epsilon_greedy' with teacher='sampling'"),
+    ({"teacher": "naive"}, ValueError,
+     r"The 'teacher' parameter of TSCL must be one of 'sampling', 'window', 'online'\. Got 'naive' instead"),
+    ({"policy": "boltzmann"}, ValueError,
+     r"'policy' parameter of TSCL must be 'epsilon_greedy' with teacher='sampling'"),
     ({"policy": "thompson"}, ValueError, r"'policy' parameter of TSCL must be one of 'epsilon_greedy', 'boltzmann'"),
     ({"epsilon": -0.1}, ValueError, r"'epsilon' parameter of TSCL must be a float >= 0 and <= 1\. Got -0\.1"),
     ({"temperature": 0.0}, ValueError, r"'temperature' parameter of TSCL must be a float > 0\. Got 0\.0"),
