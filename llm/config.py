@@ -199,7 +199,10 @@ def load_file(path):
         raise ValueError(f"--config: no such file {path!r}.")
     extension = os.path.splitext(path)[1].lower()
     if extension == ".toml":
-        import tomllib
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
 
         with open(path, "rb") as handle:
             return tomllib.load(handle)
