@@ -248,6 +248,8 @@ class Exp3S(Scheduler):
     """
 
     name = "exp3s"
+    #: The level Exp3.S works at (few arms, many rounds each); the simulator reads it.
+    arm_level = "distribution"
     kernels = KERNELS
     params = (
         Param("eta", 1e-3, "float", low=0.0, low_open=True, doc="learning rate of the exponential weights"),

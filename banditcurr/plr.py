@@ -239,6 +239,8 @@ class PLR(Scheduler):
     """
 
     name = "plr"
+    #: The level PLR works at (one arm per level: a prompt); the simulator reads it.
+    arm_level = "prompt"
     kernels = KERNELS
     params = (
         Param("score", "value_l1", "choice", choices=("value_l1", "abs_advantage", "positive_value_loss"),

@@ -105,6 +105,8 @@ class SEC(Scheduler):
     """
 
     name = "sec"
+    #: The level SEC works at (one arm per category); the simulator reads it.
+    arm_level = "distribution"
     kernels = KERNELS
     batch_split_invariant = False
     params = (

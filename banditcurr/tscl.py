@@ -267,6 +267,8 @@ class TSCL(Scheduler):
     """
 
     name = "tscl"
+    #: The level TSCL works at (one arm per task); the simulator reads it.
+    arm_level = "distribution"
     kernels = KERNELS
     batch_split_invariant = False
     params = (
