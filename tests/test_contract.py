@@ -100,6 +100,7 @@ def test_defaults_construct_and_describe_themselves(name):
     assert cls.__doc__ and len(cls.__doc__.strip()) > 80, "docstring must carry the formula"
     assert all(p.doc for p in cls.params), "every Param needs a one-line doc"
     assert_valid_probs(s.probs(), 12)
+    assert_valid_probs(cls(12, seed=0).probs(), 12)  # the class's own defaults, no preset
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -120,6 +121,7 @@ def test_probs_and_samples_are_valid(name, stream):
         kept = (arms.copy(), rewards.copy(), None if offsets is None else offsets.copy())
         s.update(arms, rewards, offsets)
         assert np.array_equal(arms, kept[0]) and np.array_equal(rewards, kept[1]), "update must not write its inputs"
+        assert offsets is None or np.array_equal(offsets, kept[2]), "update must not write its offsets"
         assert_valid_probs(s.probs(), k)
 
 
