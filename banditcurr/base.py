@@ -78,11 +78,15 @@ def _state_array(name, state, view):
         raise TypeError(f"The 'state' entry {name!r} is not an array: {error}") from None
     if array.shape != view.shape:
         raise ValueError(f"The 'state' array {name!r} has shape {array.shape}; expected {view.shape}.")
-    converted = array.astype(view.dtype, copy=True) if array.dtype.kind in "biuf" else None
-    integers = array.dtype.kind in "iu" and view.dtype.kind in "iu"
-    if converted is None or not (np.can_cast(array.dtype, view.dtype, casting="same_kind")
-                                 or integers and np.array_equal(converted, array)):
-        raise TypeError(f"The 'state' array {name!r} has dtype {array.dtype}; expected {view.dtype}.")
+    wrong_type = TypeError(f"The 'state' array {name!r} has dtype {array.dtype}; expected {view.dtype}.")
+    if array.dtype.kind not in "biuf":
+        raise wrong_type
+    converted = array.astype(view.dtype, copy=True)
+    # int64 <-> uint64 only when every value survives (e.g. an rng saved as int64)
+    lossless = np.can_cast(array.dtype, view.dtype, casting="same_kind") or (
+        array.dtype.kind in "iu" and view.dtype.kind in "iu" and np.array_equal(converted, array))
+    if not lossless:
+        raise wrong_type
     return converted
 
 
