@@ -16,8 +16,10 @@ HEAVY = ("torch", "vllm", "transformers", "matplotlib", "tqdm")
 EXERCISE = textwrap.dedent("""
     import importlib, json, pkgutil, sys, time
     start = time.perf_counter()
+    import numba
+    middle = time.perf_counter()
     import banditcurr as bc
-    import_seconds = time.perf_counter() - start
+    import_seconds, own_seconds = time.perf_counter() - start, time.perf_counter() - middle
     heavy = [name for name in %r if name in sys.modules]
     import numpy as np
     from numba.core.registry import CPUDispatcher
@@ -36,7 +38,8 @@ EXERCISE = textwrap.dedent("""
             if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__:
                 hits += sum(obj.stats.cache_hits.values())
                 misses += [obj.__module__ + "." + obj.__name__] * sum(obj.stats.cache_misses.values())
-    print(json.dumps({"import_seconds": import_seconds, "heavy": heavy, "hits": hits, "misses": misses}))
+    print(json.dumps({"import_seconds": import_seconds, "own_seconds": own_seconds, "heavy": heavy,
+                      "hits": hits, "misses": misses}))
 """ % (HEAVY,))
 
 
@@ -57,7 +60,10 @@ def test_import_does_not_pull_heavy_packages(second_start):
 
 
 def test_import_is_fast(second_start):
-    assert second_start["import_seconds"] < 3.0
+    """About 0.5 s on an idle machine, nearly all of it Numba's own import; the bounds
+    leave room for a loaded CI machine. Kernels load lazily, at their first call."""
+    assert second_start["own_seconds"] < 1.5, "banditcurr's own import (after numba) is slow"
+    assert second_start["import_seconds"] < 5.0
 
 
 def test_second_start_reuses_the_numba_cache(second_start):
