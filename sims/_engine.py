@@ -1,10 +1,15 @@
 """The compiled engine: S seeds x T steps x B prompts x G rollouts, in Numba.
 
-One call of :func:`run_chunk` advances every seed (in parallel, ``prange``) from step
-``t_start`` to ``t_stop``; the Python caller loops over chunks only to draw a
-progress bar, and all state lives in arrays, so the chunking never changes a result.
-Each seed owns its rows of every array and two random streams (scheduler, learner),
-so a seeded run gives the same numbers at any thread count.
+One call of :func:`run_seeds` advances a range of seeds from step ``t_start`` to
+``t_stop`` without the GIL; the Python caller (``simulate.py``) runs disjoint seed
+ranges in parallel threads and loops over chunks of steps only to draw a progress
+bar. All state lives in arrays and each seed owns its rows of every array and two
+random streams (scheduler, learner), so neither the chunking nor the thread count
+changes a result.
+
+Why threads and not ``prange``: the parallel loop works the same, but Numba compiles a
+``prange`` function in three layers, each re-optimising the linked scheduler
+dispatch (all schedulers' kernels); measured here it tripled the engine's cold compile.
 
 One training step of one seed (``_step``):
 
@@ -18,8 +23,9 @@ One training step of one seed (``_step``):
 4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta);
 5. the scheduler's update sees (arms, rewards, offsets) as from the public API;
 6. the post-rollout gate keeps groups for training (``GATE_NONE``: all;
-   ``GATE_DYNAMIC``: DAPO dynamic sampling, only groups with mixed rewards, sampling
-   again until B are kept or ``max_rounds`` batches were drawn; every rollout counts);
+   ``GATE_DYNAMIC``: DAPO dynamic sampling as ``banditcurr.gates.fill_batch``, only
+   groups with mixed rewards, drawing the missing ones again until B are kept or
+   ``max_rounds`` rounds were drawn; every rollout counts);
 7. the GRPO step on the kept groups, then forgetting; records and evaluation.
 
 Array shapes (S seeds, T steps, E evaluation points, C distributions, M skills,
@@ -29,13 +35,18 @@ N training prompts): see ``simulate.py``, which builds them.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from banditcurr._dispatch import sample_any, update_any
 from banditcurr._feedback import ADVANTAGE_EPS, group_mean
 from banditcurr._jit import JIT_OPTIONS, jit
 from banditcurr._rng import randint, uniform
 from banditcurr._sampling import sample_from_probs
+
+# Helpers that reach the scheduler dispatch are inlined into ``run_seeds``: Numba
+# re-optimises the whole linked dispatch (every scheduler's kernels) once per compiled
+# function that calls it, so one such function keeps the cold compile short.
+_inline = njit(inline="always", **JIT_OPTIONS)
 
 FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
 
@@ -121,44 +132,78 @@ def forget(skills, init_skills, forgetting):
 
 
 @jit
-def _group_sizes(group_size, arms, sizes, offsets):
-    """Rollouts per group (constant G) and the ragged offsets; returns the total."""
+def _group_sizes(group_size, n_groups, sizes, offsets):
+    """Rollouts per group (constant G) and the ragged offsets; returns the total.
+    A rollout allocation (per-group sizes) replaces this one function."""
     offsets[0] = 0
-    for b in range(arms.shape[0]):
+    for b in range(n_groups):
         sizes[b] = group_size
         offsets[b + 1] = offsets[b] + sizes[b]
-    return offsets[arms.shape[0]]
+    return offsets[n_groups]
 
 
-@jit
+@_inline
+def _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw):
+    """The scheduler's next ``n_draw`` arms, written to draw[:n_draw]."""
+    out = draw[:n_draw]
+    if kind == FIXED_KIND:
+        sample_from_probs(sched_rng, params, out)
+    else:
+        sample_any(kind, params, n_arms, f, i, sched_rng, out)
+
+
+@_inline
 def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sched_rng, learn_rng,
           work, record_counts):
     """One training step of one seed; returns (rollouts, zero-variance groups,
-    generated groups, summed reward)."""
+    generated groups, summed reward).
+
+    Without a gate: one round of B groups, all trained on. With ``GATE_DYNAMIC``, as
+    ``banditcurr.gates.fill_batch`` (oversample 1, update "all"): round r draws the
+    ``need`` groups still missing (at prompt level, B <= n_arms, never an arm already
+    drawn this step), the scheduler learns from every group rolled out, and the first
+    ``need`` groups with mixed rewards join the batch; at most ``max_rounds`` rounds.
+    """
     loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty = world
-    (arms, prompts, probs, sizes, offsets, rewards, successes, keep_prompts, keep_probs, keep_offsets, keep_rewards,
-     grad) = work
+    (draw, used, used_list, arms, prompts, probs, sizes, offsets, rewards, successes, keep_prompts, keep_probs,
+     keep_offsets, keep_rewards, grad) = work
     batch_size = settings_i[BATCH_SIZE]
     gate = settings_i[GATE]
+    distinct = batch_size <= n_arms
     n_rollouts = 0
     n_zero = 0
     n_groups = 0
+    n_used = 0
     reward_sum = 0.0
     n_kept = 0
     keep_offsets[0] = 0
     for _ in range(settings_i[MAX_ROUNDS] if gate == GATE_DYNAMIC else 1):
-        if kind == FIXED_KIND:
-            sample_from_probs(sched_rng, params, arms)
+        need = batch_size - n_kept
+        if gate == GATE_DYNAMIC and distinct:  # draw past the arms used so far
+            n_draw = min(n_arms, n_used + need)
+            _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw)
+            count = 0
+            for x in range(n_draw):
+                arm = draw[x]
+                if count < need and not used[arm]:
+                    used[arm] = True
+                    arms[count] = arm
+                    used_list[n_used + count] = arm  # to clear `used` after the step
+                    count += 1
+            n_used += count
+            if count == 0:
+                continue
         else:
-            sample_any(kind, params, n_arms, f, i, sched_rng, arms)
-        for b in range(batch_size):
+            count = need
+            _draw(kind, params, n_arms, f, i, sched_rng, arms, count)
+        for b in range(count):
             if settings_i[PROMPT_LEVEL] == 1:
                 prompts[b] = arms[b]
             else:
                 prompts[b] = pool_start[arms[b]] + randint(learn_rng, pool_count[arms[b]])
             record_counts[train_dist[prompts[b]]] += 1
-        total = _group_sizes(settings_i[GROUP_SIZE], arms, sizes, offsets)
-        for b in range(batch_size):
+        total = _group_sizes(settings_i[GROUP_SIZE], count, sizes, offsets)
+        for b in range(count):
             prompt = prompts[b]
             p = sigmoid(logit(loadings, skills, train_dist[prompt], train_difficulty[prompt]))
             probs[b] = p
@@ -172,14 +217,14 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
             successes[b] = k
             reward_sum += k
         if kind != FIXED_KIND:
-            update_any(kind, params, n_arms, f, i, arms, rewards[:total], offsets)
+            update_any(kind, params, n_arms, f, i, arms[:count], rewards[:total], offsets[:count + 1])
         n_rollouts += total
-        n_groups += batch_size
-        for b in range(batch_size):
+        n_groups += count
+        for b in range(count):
             mixed = 0 < successes[b] < sizes[b]  # else zero variance: no gradient
             if not mixed:
                 n_zero += 1
-            if gate == GATE_DYNAMIC and mixed and n_kept < batch_size:
+            elif gate == GATE_DYNAMIC and n_kept < batch_size:
                 keep_prompts[n_kept] = prompts[b]
                 keep_probs[n_kept] = probs[b]
                 start = keep_offsets[n_kept]
@@ -189,6 +234,8 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
                 n_kept += 1
         if gate == GATE_NONE or n_kept == batch_size:
             break
+    for x in range(n_used):
+        used[used_list[x]] = False
     if gate == GATE_NONE:
         policy_gradient_step(loadings, train_dist, skills, prompts, probs, rewards, offsets, batch_size,
                              settings_f[LEARNING_RATE], grad)
@@ -199,28 +246,32 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
     return n_rollouts, n_zero, n_groups, reward_sum
 
 
-@njit(parallel=True, **JIT_OPTIONS)
-def run_chunk(world, eval_slot, settings_f, settings_i, kind, params, n_arms, state, records, t_start, t_stop):
-    """Advance every seed from step t_start to t_stop (exclusive), in parallel over seeds.
+@jit
+def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, state, records,
+              s_start, s_stop, t_start, t_stop):
+    """Advance seeds s_start..s_stop-1 from step t_start to t_stop (exclusive).
 
     state = (skills (S, M), f (S, n_float), i (S, n_int), sched_rng (S, 4), learn_rng (S, 4));
     records = (accuracy (S, E, C), zero_variance (S, T), arm_counts (S, T, C) int64,
     rollouts (S, T) int64 cumulative, train_reward (S, T)); eval_slot (T,) int64: the
     evaluation index written after step t, or -1. Evaluation 0 (step 0) is written
-    when t_start == 0.
+    when t_start == 0. A seed touches only its own rows, and the GIL is released, so
+    disjoint seed ranges run in parallel threads with results independent of the split.
     """
     skills, f, i, sched_rng, learn_rng = state
     accuracy, zero_variance, arm_counts, rollouts, train_reward = records
     loadings, eval_difficulty = world[0], world[6]
-    n_seeds = skills.shape[0]
     batch_size = settings_i[BATCH_SIZE]
     max_total = batch_size * settings_i[GROUP_SIZE]
-    for s in prange(n_seeds):
-        work = (np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),
-                np.empty(batch_size, np.int64), np.empty(batch_size + 1, np.int64), np.empty(max_total),
-                np.empty(batch_size, np.int64),
-                np.empty(batch_size, np.int64), np.empty(batch_size), np.empty(batch_size + 1, np.int64),
-                np.empty(max_total), np.empty(skills.shape[1]))
+    gated = settings_i[GATE] == GATE_DYNAMIC and batch_size <= n_arms
+    n_draw = min(n_arms, batch_size * settings_i[MAX_ROUNDS]) if gated else 0
+    work = (np.empty(n_draw, np.int64), np.zeros(n_arms if gated else 0, np.bool_), np.empty(n_draw, np.int64),
+            np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),
+            np.empty(batch_size, np.int64), np.empty(batch_size + 1, np.int64), np.empty(max_total),
+            np.empty(batch_size, np.int64),
+            np.empty(batch_size, np.int64), np.empty(batch_size), np.empty(batch_size + 1, np.int64),
+            np.empty(max_total), np.empty(skills.shape[1]))
+    for s in range(s_start, s_stop):
         if t_start == 0:
             evaluate(loadings, skills[s], eval_difficulty, accuracy[s, 0])
         for t in range(t_start, t_stop):

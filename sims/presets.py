@@ -47,11 +47,11 @@ PRESET_PARAMS = {
     "math-pool": (
         Param("prompts_per_level", 2000, "int", low=1, doc="training prompts per level (5 levels)"),
         Param("eval_prompts", 500, "int", low=1, doc="held-out prompts per level"),
-        Param("level_logits", (2.5, 1.5, 0.5, -0.75, -2.0), "float",
-              doc="typical step-0 logit of levels 1..5 (5 floats)"),
-        Param("prompt_spread", 3.0, "float", low=0.0, doc="std of prompt difficulty within a level (logits)"),
+        Param("level_accuracy", (0.9, 0.8, 0.65, 0.5, 0.3), "float",
+              doc="expected step-0 accuracy of levels 1..5 (5 floats in (0, 1))"),
+        Param("prompt_spread", 4.0, "float", low=0.0, doc="std of prompt difficulty within a level (logits)"),
         Param("transfer", 0.9, "float", low=0.0, high=1.0, doc="chain transfer between adjacent levels"),
-        Param("learning_rate", 4.0, "float", low=0.0, low_open=True, doc="policy-gradient step size eta"),
+        Param("learning_rate", 0.1, "float", low=0.0, low_open=True, doc="policy-gradient step size eta"),
         Param("pool_seed", 0, "int", low=0, doc="seed of the prompt pool (the dataset), fixed across runs"),
     ) + _training(128, 8, 300),
     "drift": (
@@ -62,7 +62,7 @@ PRESET_PARAMS = {
         Param("forgetting", 0.01, "float", low=0.0, high=1.0, high_open=True,
               doc="per-step decay of every skill toward its step-0 value"),
         Param("prompt_spread", 1.0, "float", low=0.0, doc="std of prompt difficulty within a distribution (logits)"),
-        Param("learning_rate", 4.0, "float", low=0.0, low_open=True, doc="policy-gradient step size eta"),
+        Param("learning_rate", 0.25, "float", low=0.0, low_open=True, doc="policy-gradient step size eta"),
         Param("pool_seed", 0, "int", low=0, doc="seed of the prompt pool (the dataset), fixed across runs"),
     ) + _training(128, 16, 300),
 }
@@ -89,6 +89,21 @@ def _resolve(name, overrides):
     return values
 
 
+def logit_for_accuracy(accuracy, spread):
+    """The mean logit mu with E[sigmoid(mu + spread * eps)] = accuracy, eps ~ N(0, 1)
+    (Gauss-Hermite quadrature, bisection)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(64)
+    weights = weights / weights.sum()
+    low, high = -60.0, 60.0
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if np.dot(weights, 1.0 / (1.0 + np.exp(-(mid + spread * nodes)))) < accuracy:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
 def kk12(**params):
     """Knights-and-Knaves shaped: 12 distributions (3..14 people), graded difficulty.
 
@@ -113,15 +128,18 @@ def kk12(**params):
 def math_pool(**params):
     """MATH/ORZ shaped prompt pool: 5 levels x ``prompts_per_level`` prompts (10,000).
 
-    Per-prompt difficulty is wide (``prompt_spread`` = 3 logits around each level's
-    typical logit), so at step 0 most prompts are solved always or never: about 70%
-    of G = 8 groups have zero variance under uniform sampling, as reported for
-    instruction-tuned models on MATH-style pools. Levels share skills (chain
-    transfer 0.9). Default arm level: prompt (schedulers without a preference).
+    Step-0 accuracy falls from 0.9 (level 1) to 0.3 (level 5), like a mid-size
+    instruction-tuned model on MATH; per-prompt difficulty is wide (``prompt_spread``
+    = 4 logits), so at step 0 most prompts are solved always or never and most G = 8
+    groups have zero variance under uniform sampling, as reported for MATH-style
+    pools. Levels share skills (chain transfer 0.9). Default arm level: prompt.
     """
     v = _resolve("math-pool", params)
     n = 5
-    mean = -np.asarray(v["level_logits"])
+    if not all(0.0 < a < 1.0 for a in v["level_accuracy"]):
+        raise ValueError(f"The 'level_accuracy' parameter of math-pool must be 5 floats in (0, 1). "
+                         f"Got {v['level_accuracy']!r} instead.")
+    mean = -np.array([logit_for_accuracy(a, v["prompt_spread"]) for a in v["level_accuracy"]])
     return Scenario.from_levels(
         "math-pool", chain_loadings(n, v["transfer"]), mean, v["prompt_spread"], v["prompts_per_level"],
         v["eval_prompts"], distributions=tuple(f"level {k}" for k in range(1, 6)), pool_seed=v["pool_seed"],

@@ -82,25 +82,34 @@ def run_reference(setup, progress=None):
             kept = []  # (prompt, p, rewards) of the groups trained on
             generated = zero = step_rollouts = 0
             reward_sum = 0.0
-            for _ in range(rounds):
-                arms = scheduler.sample(batch)
+            used = set()  # arms drawn this step (the gate never redraws one at prompt level)
+            for _ in range(rounds):  # the gate's rounds, as banditcurr.gates.fill_batch
+                need = batch - len(kept)
+                if setup.gate == "dynamic-sampling" and batch <= setup.n_arms:
+                    drawn = scheduler.sample(min(setup.n_arms, len(used) + need))
+                    arms = np.array([a for a in drawn if a not in used][:need], dtype=np.int64)
+                    used.update(arms.tolist())
+                    if arms.size == 0:
+                        continue
+                else:
+                    arms = scheduler.sample(need)
                 if setup.arm_level == "prompt":
                     prompts = arms
                 else:
                     prompts = pool_start[arms] + rng.integers(0, pool_count[arms])
                 dist = sc.train_dist[prompts]
                 np.add.at(arm_counts[s, t], dist, 1)
-                sizes = np.full(batch, group)  # rollouts per group: the allocation point
+                sizes = np.full(arms.size, group)  # rollouts per group: the allocation point
                 offsets = np.concatenate([[0], np.cumsum(sizes)])
                 p = sigmoid(sc.loadings[dist] @ theta - sc.train_difficulty[prompts])
                 rewards = (rng.random(offsets[-1]) < np.repeat(p, sizes)).astype(np.float64)
                 scheduler.update(arms, rewards, offsets)
                 mixed = np.maximum.reduceat(rewards, offsets[:-1]) != np.minimum.reduceat(rewards, offsets[:-1])
-                generated += batch
+                generated += arms.size
                 zero += int((~mixed).sum())
                 reward_sum += rewards.sum()
                 step_rollouts += int(offsets[-1])
-                for b in range(batch):
+                for b in range(arms.size):
                     if len(kept) < batch and (setup.gate == "none" or mixed[b]):
                         kept.append((prompts[b], p[b], rewards[offsets[b]:offsets[b + 1]]))
                 if len(kept) == batch:

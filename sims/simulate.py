@@ -13,7 +13,9 @@ benchmark). Seed s of base seed ``seed`` uses streams 2s (scheduler) and 2s + 1
 not depend on how many seeds run beside it, nor on the thread count.
 """
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numba
@@ -175,8 +177,9 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     ``arm_level`` forces the arm level for this scheduler ("distribution" or "prompt").
     ``gate``: "none", or "dynamic-sampling" (DAPO: train only on groups with mixed
     rewards, drawing up to ``max_rounds`` batches per step to fill B; every rollout
-    counts in ``rollouts``). ``engine``: "numba" or "numpy". ``threads``: Numba
-    threads (restored afterwards); results do not depend on it. ``progress``: a
+    counts in ``rollouts``). ``engine``: "numba" or "numpy". ``threads``: parallel
+    threads of the compiled engine (default: ``default_threads()``); results do not
+    depend on it. ``progress``: a
     callable receiving the number of steps just completed (e.g. a tqdm ``update``).
     Returns a :class:`SimulationResult`.
     """
@@ -223,16 +226,29 @@ def _run_numba(setup, threads, progress):
                np.zeros((seeds, steps, n_dists), dtype=np.int64), np.zeros((seeds, steps), dtype=np.int64),
                np.zeros((seeds, steps)))
     chunk = steps if progress is None else max(1, steps // 50)
-    previous = numba.get_num_threads()
+    n_threads = max(1, min(seeds, threads or default_threads()))
+    bounds = np.linspace(0, seeds, n_threads + 1).astype(np.int64)  # contiguous seed blocks
+
+    def advance(block, t_start, t_stop):
+        _engine.run_seeds(world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state,
+                          records, bounds[block], bounds[block + 1], t_start, t_stop)
+
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
-        if threads is not None:
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         for t_start in range(0, steps, chunk):
             t_stop = min(steps, t_start + chunk)
-            _engine.run_chunk(world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms,
-                              state, records, t_start, t_stop)
+            if pool is None:
+                advance(0, t_start, t_stop)
+            else:  # the kernel releases the GIL: the blocks run in parallel
+                list(pool.map(advance, range(n_threads), [t_start] * n_threads, [t_stop] * n_threads))
             if progress is not None:
                 progress(t_stop - t_start)
     finally:
-        numba.set_num_threads(previous)
+        if pool is not None:
+            pool.shutdown()
     return records
+
+
+def default_threads():
+    """Threads for the compiled engine: NUMBA_NUM_THREADS if set, else the CPU count."""
+    return int(numba.config.NUMBA_NUM_THREADS) or os.cpu_count() or 1
