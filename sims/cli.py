@@ -130,8 +130,14 @@ def run(args):
                        arm_level=args.arm_level, seed=args.seed, eval_every=args.eval_every, gate=args.gate,
                        max_rounds=args.max_rounds)
         setups = [prepare(scenario, spec, **options) for spec in specs]  # fail before running
-        if args.target != "auto":
-            float(args.target)
+        target = args.target
+        if target != "auto":
+            try:
+                target = float(target)
+            except ValueError:
+                raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.") from None
+            if not 0.0 <= target <= 1.0:
+                raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.")
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -154,7 +160,7 @@ def run(args):
     finally:
         if bar is not None:
             bar.close()
-    comparison = compare(runs, target=args.target, default=scenario.target)
+    comparison = compare(runs, target=target, default=scenario.target)
     print(format_table(comparison))
     print(f"{len(specs)} scheduler(s) x {args.seeds} seeds x {steps} steps in {time.perf_counter() - started:.1f} s "
           f"({args.engine} engine)")

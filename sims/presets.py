@@ -205,6 +205,9 @@ def load_scenario(spec, **params):
     if not hasattr(module, attr):
         raise ValueError(f"Scenario {spec!r}: {target} has no attribute {attr!r}.")
     obj = getattr(module, attr)
+    if isinstance(obj, Scenario) and params:
+        raise TypeError(f"Scenario {spec!r} is a Scenario object, not a function: it takes no parameters "
+                        f"(got {sorted(params)}).")
     scenario = obj(**params) if callable(obj) and not isinstance(obj, Scenario) else obj
     if not isinstance(scenario, Scenario):
         raise TypeError(f"Scenario {spec!r} gave a {type(scenario).__name__}, not a sims.Scenario.")

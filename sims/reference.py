@@ -70,7 +70,7 @@ def run_reference(setup, progress=None):
         if isinstance(setup.template, FixedSchedule):
             scheduler = _Fixed(setup.template.weights, sched_streams[s])
         else:
-            scheduler = bc.make(setup.name, setup.n_arms, seed=0, **setup.template.hyperparameters)
+            scheduler = bc.make(setup.name, setup.n_arms, seed=0, **setup.make_kwargs)
             state = scheduler.state_dict()
             state["rng"] = sched_streams[s]
             scheduler.load_state_dict(state)

@@ -11,9 +11,12 @@ or by a :class:`FixedSchedule` (a static curriculum with fixed weights).
 
 Arm level: the arms are either the scenario's distributions or its single prompts.
 Default per scheduler, first match wins: the spec's ``@LEVEL``; the class attribute
-``arm_level`` if the scheduler class declares one; :data:`DEFAULT_ARM_LEVELS`
-(``dump-ucb`` distribution level as in DUMP; ``thompson`` and ``learnability``
-prompt level as in MoPPS and SFL/LILO); otherwise the scenario's ``arm_level``.
+``arm_level`` if the scheduler class declares one (``two-level``: prompt);
+:data:`DEFAULT_ARM_LEVELS`, the unit each method's paper schedules (``dump-ucb``
+distribution level as in DUMP; ``thompson``, ``learnability`` and ``sfl`` prompt
+level as in MoPPS and SFL/LILO); otherwise the scenario's ``arm_level`` (``uniform``).
+A scheduler whose constructor takes ``groups`` (``two-level``) gets the scenario's
+distribution of every prompt.
 """
 
 from dataclasses import dataclass, field
@@ -25,9 +28,15 @@ import banditcurr as bc
 from .scenario import ARM_LEVELS
 
 DEFAULT_ARM_LEVELS = {
-    "dump-ucb": "distribution",
-    "thompson": "prompt",
-    "learnability": "prompt",
+    "dump-ucb": "distribution",  # DUMP: a UCB over data distributions
+    "sec": "distribution",  # SEC: categories (distributions or difficulty levels)
+    "exp3s": "distribution",  # Graves et al.: tasks
+    "tscl": "distribution",  # Matiisen et al.: tasks
+    "thompson": "prompt",  # MoPPS: a Beta posterior per prompt
+    "learnability": "prompt",  # LILO: p(1 - p) per prompt
+    "sfl": "prompt",  # SFL: learnability buffer of levels (prompts)
+    "cures": "prompt",  # CurES: per-prompt posterior
+    "plr": "prompt",  # Prioritized Level Replay: levels are single prompts
 }
 
 

@@ -13,6 +13,7 @@ benchmark). Seed s of base seed ``seed`` uses streams 2s (scheduler) and 2s + 1
 not depend on how many seeds run beside it, nor on the thread count.
 """
 
+import inspect
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ import numpy as np
 
 import banditcurr as bc
 from banditcurr._dispatch import kind_of
+from banditcurr._params import pack_params
 from banditcurr._rng import spawn_states
 
 from . import _engine
@@ -103,6 +105,7 @@ class Setup:
     arm_level: str
     n_arms: int
     template: object  # a banditcurr Scheduler (params, initial state) or a FixedSchedule
+    make_kwargs: dict  # what banditcurr.make received besides name, n_arms and seed
     seeds: int
     steps: int
     batch_size: int
@@ -142,23 +145,36 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
         if len(scheduler.weights) != n_arms:
             raise ValueError(f"FixedSchedule {scheduler.label!r} has {len(scheduler.weights)} weights, but "
                              f"{scenario.name} has {n_arms} arms at {level} level.")
-        name, label, template = "fixed", scheduler.label, scheduler
+        name, label, template, make_kwargs = "fixed", scheduler.label, scheduler, {}
     else:
         spec = parse_spec(scheduler)
         level = resolve_arm_level(spec, scenario, arm_level)
         n_arms = scenario.n_arms(level)
-        template = bc.make(spec.name, n_arms, seed=0, **spec.hyperparameters)
-        kind_of(template)  # raises if the scheduler has no compiled kind
         name, label = spec.name, spec.label
-        n_float, n_int = template.kernels.sizes(template._params, n_arms)
-        needed = seeds * 8 * (n_float + n_int)
-        if needed > STATE_MEMORY_LIMIT:
-            raise ValueError(f"{label} at {level} level over {n_arms} arms needs {needed / 2**30:.1f} GiB of "
-                             f"scheduler state for {seeds} seeds (limit {STATE_MEMORY_LIMIT / 2**30:.0f} GiB). "
-                             f"Use fewer seeds, distribution-level arms, or a smaller window.")
+        make_kwargs = dict(spec.hyperparameters)
+        cls, preset = bc.REGISTRY[spec.name]
+        if "groups" in inspect.signature(cls.__init__).parameters and "groups" not in make_kwargs \
+                and level == "prompt":
+            make_kwargs["groups"] = scenario.train_dist  # a two-level scheduler's distributions
+        if cls.__init__ is bc.Scheduler.__init__:  # check the state size before allocating it
+            values = {**{p.name: p.default for p in cls.params}, **preset, **make_kwargs}
+            if set(values) == {p.name for p in cls.params}:
+                _check_memory(label, level, n_arms, seeds,
+                              cls.kernels.sizes(pack_params(cls.__name__, cls.params, values), n_arms))
+        template = bc.make(spec.name, n_arms, seed=0, **make_kwargs)
+        kind_of(template)  # raises if the scheduler has no compiled kind
+        _check_memory(label, level, n_arms, seeds, template.kernels.sizes(template._params, n_arms))
     eval_steps, eval_slot = eval_schedule(steps, eval_every)
-    return Setup(scenario, label, name, level, n_arms, template, seeds, steps, batch_size, group_size, seed,
-                 eval_steps, eval_slot, gate, max_rounds)
+    return Setup(scenario, label, name, level, n_arms, template, make_kwargs, seeds, steps, batch_size,
+                 group_size, seed, eval_steps, eval_slot, gate, max_rounds)
+
+
+def _check_memory(label, level, n_arms, seeds, sizes):
+    needed = seeds * 8 * (int(sizes[0]) + int(sizes[1]))
+    if needed > STATE_MEMORY_LIMIT:
+        raise ValueError(f"{label} at {level} level over {n_arms} arms needs {needed / 2**30:.1f} GiB of "
+                         f"scheduler state for {seeds} seeds (limit {STATE_MEMORY_LIMIT / 2**30:.0f} GiB). "
+                         f"Use fewer seeds, distribution-level arms, or a smaller window.")
 
 
 def streams(seed, seeds):
