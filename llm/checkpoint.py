@@ -5,8 +5,8 @@ Layout under ``out_dir/checkpoints/``:
     step-000050/policy/        the policy, ``save_pretrained`` (safetensors): loadable
                                by transformers and vLLM as is
     step-000050/trainer.pt     optimizer state, scheduler ``state_dict``, the RNG
-                               states (NumPy data generator, torch CPU/CUDA, Python),
-                               step, config
+                               states (NumPy data generator, torch CPU, Python; the
+                               rollout seeds derive from (seed, step)), step, config
     latest                     the name of the newest complete checkpoint
 
 A checkpoint is assembled in ``step-000050.tmp`` and renamed into place with

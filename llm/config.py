@@ -80,7 +80,7 @@ class TrainConfig:
     eval_every: int = _f(10, "greedy held-out eval every N steps (and at step 0); 0 = never", "run")
     checkpoint_every: int = _f(50, "checkpoint every N steps and at the end; 0 = only at the end", "run")
     keep_checkpoints: int = _f(2, "how many recent checkpoints to keep", "run")
-    resume: bool = _f(False, "continue from the latest checkpoint in out_dir (exactly as if never stopped)", "run")
+    resume: bool = _f(False, "continue from the latest checkpoint in out_dir, if there is one, exactly as if never stopped", "run")
     progress: bool = _f(True, "show a progress bar", "run")
     threads: int = _f(0, "torch CPU threads, set before the engine starts (0: torch's default); "
                       "on a busy shared CPU, 1 avoids oversubscription", "run")
