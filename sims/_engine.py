@@ -20,7 +20,8 @@ One training step of one seed (``_step``):
 3. ``_group_sizes`` gives each group its number of rollouts (G for every group here;
    a rollout-allocation scheduler plugs in there: the rest of the step already works
    on ragged groups through ``offsets``);
-4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta);
+4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta)
+   (``bernoulli_group``, from the learner's stream);
 5. the scheduler's update sees (arms, rewards, offsets) as from the public API;
 6. the post-rollout gate keeps groups for training (``GATE_NONE``: all;
    ``GATE_DYNAMIC``: DAPO dynamic sampling as ``banditcurr.gates.fill_batch``, only
@@ -38,15 +39,18 @@ import numpy as np
 from numba import njit
 
 from banditcurr._dispatch import sample_any, update_any
-from banditcurr._feedback import ADVANTAGE_EPS, group_mean
+from banditcurr._feedback import ADVANTAGE_EPS
 from banditcurr._jit import JIT_OPTIONS, jit
-from banditcurr._rng import randint, uniform
+from banditcurr._rng import next_u64, uniform
 from banditcurr._sampling import sample_from_probs
 
 # Helpers that reach the scheduler dispatch are inlined into ``run_seeds``: Numba
 # re-optimises the whole linked dispatch (every scheduler's kernels) once per compiled
 # function that calls it, so one such function keeps the cold compile short.
 _inline = njit(inline="always", **JIT_OPTIONS)
+
+_TWO_POW_53 = 9007199254740992.0
+_U11 = np.uint64(11)
 
 FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
 
@@ -58,11 +62,8 @@ GATE_NONE, GATE_DYNAMIC = 0, 1
 
 @jit
 def sigmoid(z):
-    """1 / (1 + exp(-z)), without overflow for large |z|."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    """1 / (1 + exp(-z)); for z < -709 exp overflows to inf and the result is 0 exactly."""
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 @jit
@@ -75,52 +76,62 @@ def logit(loadings, skills, dist, difficulty):
 
 
 @jit
-def evaluate(loadings, skills, eval_difficulty, out):
+def evaluate(loadings, skills, eval_difficulty, exp_difficulty, out):
     """out[c] = mean over held-out prompts e of sigmoid(loadings[c] . skills - delta[c, e]):
-    the expected held-out accuracy per distribution, float64 (C,)."""
+    the expected held-out accuracy per distribution, float64 (C,).
+
+    ``exp_difficulty`` = exp(delta) (precomputed; |delta| <= 100, see Scenario), so that
+    sigmoid(z - delta) = 1 / (1 + exp(delta) exp(-z)) costs one exp per distribution,
+    not one per prompt; when exp(-z) under- or overflows (|z| > 708) the direct form is used.
+    """
     for c in range(eval_difficulty.shape[0]):
         base = logit(loadings, skills, c, 0.0)
+        scale = math.exp(-base)
         total = 0.0
-        for e in range(eval_difficulty.shape[1]):
-            total += sigmoid(base - eval_difficulty[c, e])
+        if 0.0 < scale < np.inf:
+            for e in range(eval_difficulty.shape[1]):
+                total += 1.0 / (1.0 + exp_difficulty[c, e] * scale)
+        else:
+            for e in range(eval_difficulty.shape[1]):
+                total += sigmoid(base - eval_difficulty[c, e])
         out[c] = total / eval_difficulty.shape[1]
 
 
 @jit
-def policy_gradient_step(loadings, train_dist, skills, prompts, probs, rewards, offsets, n_groups,
+def policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, square_sums, n_groups,
                          learning_rate, grad):
     """The GRPO step on the first ``n_groups`` groups, in place on ``skills``.
 
-    For group g (prompt i, success probability p, rewards r_j in {0, 1}):
-    A_j = (r_j - mean r) / (std r + 1e-6) (unbiased std) and
-    grad log pi(y_j) = (y_j - p) * loadings[c_i] for the Bernoulli policy, so
+    Group g: prompt i of distribution c_i, n = sizes[g] rollouts with rewards r_j,
+    success probability p. With A_j = (r_j - mean r) / (std r + 1e-6) (unbiased std)
+    and grad log pi(y_j) = (y_j - p) loadings[c_i] for the Bernoulli policy (r_j = y_j):
 
         skills += learning_rate / n_rollouts * sum_g sum_j A_j (r_j - p) loadings[c_i]
 
     with n_rollouts the rollouts of the trained groups (GRPO's mean over samples).
-    ``grad`` is scratch, float64 (M,).
+    Since sum_j A_j = 0, sum_j A_j (r_j - p) = sum_j (r_j - mean)^2 / (std + 1e-6): p
+    cancels, and the group enters only through n, sums[g] = sum_j r_j and
+    square_sums[g] = sum_j r_j^2 (sum_j (r_j - mean)^2 = square_sums - sums^2 / n).
+    The products are gathered per distribution first (``grad``: scratch, float64
+    (C,)), then spread over the skills: C x M products instead of n_groups x M.
     """
     grad[:] = 0.0
-    n_rollouts = offsets[n_groups] - offsets[0]
+    n_rollouts = 0
+    for g in range(n_groups):
+        n = sizes[g]
+        n_rollouts += n
+        if n < 2:
+            continue
+        squares = max(square_sums[g] - sums[g] * sums[g] / n, 0.0)
+        std = math.sqrt(squares / (n - 1))
+        grad[train_dist[prompts[g]]] += squares / (std + ADVANTAGE_EPS)  # sum_j A_j (r_j - p)
     if n_rollouts == 0:
         return
-    for g in range(n_groups):
-        start, stop = offsets[g], offsets[g + 1]
-        mean = group_mean(rewards, start, stop)
-        squares = 0.0
-        cross = 0.0
-        for j in range(start, stop):
-            centred = rewards[j] - mean
-            squares += centred * centred
-            cross += centred * (rewards[j] - probs[g])
-        std = math.sqrt(squares / (stop - start - 1)) if stop - start > 1 else 0.0
-        coef = cross / (std + ADVANTAGE_EPS)  # sum_j A_j (r_j - p)
-        c = train_dist[prompts[g]]
-        for m in range(grad.shape[0]):
-            grad[m] += coef * loadings[c, m]
     scale = learning_rate / n_rollouts
-    for m in range(grad.shape[0]):
-        skills[m] += scale * grad[m]
+    for c in range(grad.shape[0]):
+        if grad[c] != 0.0:
+            for m in range(skills.shape[0]):
+                skills[m] += scale * grad[c] * loadings[c, m]
 
 
 @jit
@@ -129,6 +140,24 @@ def forget(skills, init_skills, forgetting):
     if forgetting > 0.0:
         for m in range(skills.shape[0]):
             skills[m] = init_skills[m] + (1.0 - forgetting) * (skills[m] - init_skills[m])
+
+
+@jit
+def bernoulli_group(rng, p, rewards, start, stop):
+    """rewards[start:stop] = independent Bernoulli(p) draws (1.0 or 0.0), the j-th
+    being ``banditcurr._rng.uniform(rng) < p`` exactly; returns the number of successes.
+
+    The hot loop of the simulator: it compares the 53 random bits of each draw as
+    integers (n 2**-53 < p <=> n < ceil(p 2**53)) and has no branch: outcomes are
+    unpredictable, and mispredictions cost more than the draws.
+    """
+    threshold = np.uint64(math.ceil(p * _TWO_POW_53))
+    k = 0
+    for j in range(start, stop):
+        success = np.int64((next_u64(rng) >> _U11) < threshold)
+        rewards[j] = success
+        k += success
+    return k
 
 
 @jit
@@ -164,9 +193,9 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
     drawn this step), the scheduler learns from every group rolled out, and the first
     ``need`` groups with mixed rewards join the batch; at most ``max_rounds`` rounds.
     """
-    loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty = world
-    (draw, used, used_list, arms, prompts, probs, sizes, offsets, rewards, successes, keep_prompts, keep_probs,
-     keep_offsets, keep_rewards, grad) = work
+    loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty, exp_eval = world
+    draw, used, used_list, arms, prompts, sizes, offsets, rewards, sums, keep_prompts, keep_sizes, keep_sums, \
+        grad, base = work
     batch_size = settings_i[BATCH_SIZE]
     gate = settings_i[GATE]
     distinct = batch_size <= n_arms
@@ -176,7 +205,8 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
     n_used = 0
     reward_sum = 0.0
     n_kept = 0
-    keep_offsets[0] = 0
+    for c in range(base.shape[0]):  # the policy is fixed during the step's rollouts
+        base[c] = logit(loadings, skills, c, 0.0)
     for _ in range(settings_i[MAX_ROUNDS] if gate == GATE_DYNAMIC else 1):
         need = batch_size - n_kept
         if gate == GATE_DYNAMIC and distinct:  # draw past the arms used so far
@@ -200,48 +230,39 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
             if settings_i[PROMPT_LEVEL] == 1:
                 prompts[b] = arms[b]
             else:
-                prompts[b] = pool_start[arms[b]] + randint(learn_rng, pool_count[arms[b]])
+                # uniform within the pool, as banditcurr._sampling.sample_uniform draws
+                prompts[b] = pool_start[arms[b]] + np.int64(uniform(learn_rng) * pool_count[arms[b]])
             record_counts[train_dist[prompts[b]]] += 1
         total = _group_sizes(settings_i[GROUP_SIZE], count, sizes, offsets)
         for b in range(count):
             prompt = prompts[b]
-            p = sigmoid(logit(loadings, skills, train_dist[prompt], train_difficulty[prompt]))
-            probs[b] = p
-            k = 0
-            for j in range(offsets[b], offsets[b + 1]):
-                if uniform(learn_rng) < p:
-                    rewards[j] = 1.0
-                    k += 1
-                else:
-                    rewards[j] = 0.0
-            successes[b] = k
+            p = sigmoid(base[train_dist[prompt]] - train_difficulty[prompt])
+            k = bernoulli_group(learn_rng, p, rewards, offsets[b], offsets[b + 1])
+            sums[b] = k  # rewards are 0 or 1: the sum of squares is the same number
             reward_sum += k
         if kind != FIXED_KIND:
             update_any(kind, params, n_arms, f, i, arms[:count], rewards[:total], offsets[:count + 1])
         n_rollouts += total
         n_groups += count
         for b in range(count):
-            mixed = 0 < successes[b] < sizes[b]  # else zero variance: no gradient
+            mixed = 0 < sums[b] < sizes[b]  # else zero variance: no gradient
             if not mixed:
                 n_zero += 1
             elif gate == GATE_DYNAMIC and n_kept < batch_size:
                 keep_prompts[n_kept] = prompts[b]
-                keep_probs[n_kept] = probs[b]
-                start = keep_offsets[n_kept]
-                for j in range(offsets[b], offsets[b + 1]):
-                    keep_rewards[start + j - offsets[b]] = rewards[j]
-                keep_offsets[n_kept + 1] = start + offsets[b + 1] - offsets[b]
+                keep_sizes[n_kept] = sizes[b]
+                keep_sums[n_kept] = sums[b]
                 n_kept += 1
         if gate == GATE_NONE or n_kept == batch_size:
             break
     for x in range(n_used):
         used[used_list[x]] = False
     if gate == GATE_NONE:
-        policy_gradient_step(loadings, train_dist, skills, prompts, probs, rewards, offsets, batch_size,
+        policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, sums, batch_size,
                              settings_f[LEARNING_RATE], grad)
     else:
-        policy_gradient_step(loadings, train_dist, skills, keep_prompts, keep_probs, keep_rewards, keep_offsets,
-                             n_kept, settings_f[LEARNING_RATE], grad)
+        policy_gradient_step(loadings, train_dist, skills, keep_prompts, keep_sizes, keep_sums, keep_sums, n_kept,
+                             settings_f[LEARNING_RATE], grad)
     forget(skills, init_skills, settings_f[FORGETTING])
     return n_rollouts, n_zero, n_groups, reward_sum
 
@@ -260,20 +281,20 @@ def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, st
     """
     skills, f, i, sched_rng, learn_rng = state
     accuracy, zero_variance, arm_counts, rollouts, train_reward = records
-    loadings, eval_difficulty = world[0], world[6]
+    loadings, eval_difficulty, exp_eval = world[0], world[6], world[7]
     batch_size = settings_i[BATCH_SIZE]
     max_total = batch_size * settings_i[GROUP_SIZE]
     gated = settings_i[GATE] == GATE_DYNAMIC and batch_size <= n_arms
     n_draw = min(n_arms, batch_size * settings_i[MAX_ROUNDS]) if gated else 0
     work = (np.empty(n_draw, np.int64), np.zeros(n_arms if gated else 0, np.bool_), np.empty(n_draw, np.int64),
-            np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),
-            np.empty(batch_size, np.int64), np.empty(batch_size + 1, np.int64), np.empty(max_total),
-            np.empty(batch_size, np.int64),
-            np.empty(batch_size, np.int64), np.empty(batch_size), np.empty(batch_size + 1, np.int64),
-            np.empty(max_total), np.empty(skills.shape[1]))
+            np.empty(batch_size, np.int64), np.empty(batch_size, np.int64),  # arms, prompts
+            np.empty(batch_size, np.int64), np.empty(batch_size + 1, np.int64), np.empty(max_total),  # sizes..rewards
+            np.empty(batch_size),  # sums
+            np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),  # kept groups
+            np.empty(loadings.shape[0]), np.empty(loadings.shape[0]))  # grad, base
     for s in range(s_start, s_stop):
         if t_start == 0:
-            evaluate(loadings, skills[s], eval_difficulty, accuracy[s, 0])
+            evaluate(loadings, skills[s], eval_difficulty, exp_eval, accuracy[s, 0])
         for t in range(t_start, t_stop):
             n_roll, n_zero, n_groups, reward_sum = _step(
                 world, settings_f, settings_i, kind, params, n_arms, skills[s], f[s], i[s],
@@ -282,4 +303,4 @@ def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, st
             rollouts[s, t] = n_roll + (rollouts[s, t - 1] if t > 0 else 0)
             train_reward[s, t] = reward_sum / n_roll
             if eval_slot[t] >= 0:
-                evaluate(loadings, skills[s], eval_difficulty, accuracy[s, eval_slot[t]])
+                evaluate(loadings, skills[s], eval_difficulty, exp_eval, accuracy[s, eval_slot[t]])

@@ -15,7 +15,8 @@ from .simulate import streams
 
 
 def sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 class _Fixed:
@@ -79,12 +80,13 @@ def run_reference(setup, progress=None):
         accuracy[s, 0] = evaluate(theta)
         total_rollouts = 0
         for t in range(steps):
-            kept = []  # (prompt, p, rewards) of the groups trained on
+            kept = []  # per round: (prompts, p, rewards, sizes) of the groups trained on
+            n_kept = 0
             generated = zero = step_rollouts = 0
             reward_sum = 0.0
             used = set()  # arms drawn this step (the gate never redraws one at prompt level)
             for _ in range(rounds):  # the gate's rounds, as banditcurr.gates.fill_batch
-                need = batch - len(kept)
+                need = batch - n_kept
                 if setup.gate == "dynamic-sampling" and batch <= setup.n_arms:
                     drawn = scheduler.sample(min(setup.n_arms, len(used) + need))
                     arms = np.array([a for a in drawn if a not in used][:need], dtype=np.int64)
@@ -109,16 +111,15 @@ def run_reference(setup, progress=None):
                 zero += int((~mixed).sum())
                 reward_sum += rewards.sum()
                 step_rollouts += int(offsets[-1])
-                for b in range(arms.size):
-                    if len(kept) < batch and (setup.gate == "none" or mixed[b]):
-                        kept.append((prompts[b], p[b], rewards[offsets[b]:offsets[b + 1]]))
-                if len(kept) == batch:
+                take = np.ones(arms.size, dtype=bool) if setup.gate == "none" else \
+                    np.isin(np.arange(arms.size), np.flatnonzero(mixed)[:need])  # the first `need` mixed
+                kept.append((prompts[take], p[take], rewards[np.repeat(take, sizes)], sizes[take]))
+                n_kept += int(take.sum())
+                if n_kept == batch:
                     break
-            if kept:
-                prompts = np.array([k[0] for k in kept])
-                p = np.array([k[1] for k in kept])
-                rewards = np.concatenate([k[2] for k in kept])
-                offsets = np.concatenate([[0], np.cumsum([len(k[2]) for k in kept])])
+            if n_kept:
+                prompts, p, rewards, sizes = (np.concatenate(parts) for parts in zip(*kept))
+                offsets = np.concatenate([[0], np.cumsum(sizes)])
                 coef = grpo_coefficients(rewards, offsets, p)
                 theta = theta + sc.learning_rate / offsets[-1] * (coef @ sc.loadings[sc.train_dist[prompts]])
             theta = sc.init_skills + (1.0 - sc.forgetting) * (theta - sc.init_skills)

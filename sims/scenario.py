@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 ARM_LEVELS = ("distribution", "prompt")
+MAX_LOGIT = 100.0  # |difficulty| and |skill| bound: keeps exp(difficulty) finite in the engine
 
 
 def _fail(name, value, allowed, error=ValueError):
@@ -135,6 +136,12 @@ class Scenario:
             raise ValueError(f"Distribution {int(np.flatnonzero(counts == 0)[0])} has no training prompt; "
                              f"every distribution needs at least one.")
         eval_difficulty = _array("eval_difficulty", self.eval_difficulty, 2, np.float64)
+        for key, array in (("train_difficulty", train_difficulty), ("eval_difficulty", eval_difficulty),
+                           ("init_skills", init_skills)):
+            if array.size and np.abs(array).max() > MAX_LOGIT:
+                raise ValueError(f"The {key!r} argument of Scenario holds {float(array.flat[np.abs(array).argmax()])!r}; "
+                                 f"logits and difficulties must lie within +-{MAX_LOGIT:g} (sigmoid(100) = 1 "
+                                 f"to 44 digits).")
         if eval_difficulty.shape[0] != n_dists or eval_difficulty.shape[1] < 1:
             raise ValueError(f"The 'eval_difficulty' argument of Scenario must have shape ({n_dists}, E >= 1). "
                              f"Got shape {eval_difficulty.shape}.")

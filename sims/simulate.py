@@ -224,7 +224,7 @@ def _run_numba(setup, threads, progress):
     sc, seeds, steps = setup.scenario, setup.seeds, setup.steps
     pool_start, pool_count = sc.pool_bounds()
     world = (sc.loadings, sc.init_skills, sc.train_dist, sc.train_difficulty, pool_start, pool_count,
-             sc.eval_difficulty)
+             sc.eval_difficulty, np.exp(sc.eval_difficulty))
     settings_f = np.array([sc.learning_rate, sc.forgetting], dtype=np.float64)
     settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
                            GATES[setup.gate], setup.max_rounds], dtype=np.int64)

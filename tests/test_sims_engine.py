@@ -26,17 +26,19 @@ def test_policy_gradient_step_matches_the_formula_on_ragged_groups():
     scenario = sims.make_scenario("kk12", **SMALL)
     sizes = np.array([1, 2, 5, 8, 3, 8])
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    rewards = (rng.random(offsets[-1]) < 0.5).astype(float)
-    rewards[offsets[3]:offsets[4]] = 1.0  # an all-success group: no gradient
-    prompts = rng.integers(0, scenario.n_prompts, sizes.size)
-    probs = rng.random(sizes.size)
-    skills = rng.standard_normal(scenario.n_skills)
-    expected = skills + 0.7 / offsets[-1] * (reference.grpo_coefficients(rewards, offsets, probs)
-                                             @ scenario.loadings[scenario.train_dist[prompts]])
-    grad = np.empty(scenario.n_skills)
-    _engine.policy_gradient_step(scenario.loadings, scenario.train_dist, skills, prompts, probs, rewards, offsets,
-                                 sizes.size, 0.7, grad)
-    np.testing.assert_allclose(skills, expected, rtol=1e-12, atol=1e-14)
+    for rewards in ((rng.random(offsets[-1]) < 0.5).astype(float), rng.normal(size=offsets[-1])):
+        rewards[offsets[3]:offsets[4]] = 1.0  # an all-equal group: no gradient
+        prompts = rng.integers(0, scenario.n_prompts, sizes.size)
+        probs = rng.random(sizes.size)
+        skills = rng.standard_normal(scenario.n_skills)
+        expected = skills + 0.7 / offsets[-1] * (reference.grpo_coefficients(rewards, offsets, probs)
+                                                 @ scenario.loadings[scenario.train_dist[prompts]])
+        sums = np.add.reduceat(rewards, offsets[:-1])
+        squares = np.add.reduceat(rewards ** 2, offsets[:-1])
+        grad = np.empty(scenario.n_distributions)
+        _engine.policy_gradient_step(scenario.loadings, scenario.train_dist, skills, prompts, sizes, sums, squares,
+                                     sizes.size, 0.7, grad)
+        np.testing.assert_allclose(skills, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_grpo_coefficient_is_sum_of_advantage_times_score():
@@ -50,10 +52,13 @@ def test_evaluate_and_sigmoid_match_numpy():
     scenario = sims.make_scenario("kk12", **SMALL)
     skills = np.linspace(-1.0, 3.0, scenario.n_skills)
     out = np.empty(scenario.n_distributions)
-    _engine.evaluate(scenario.loadings, skills, scenario.eval_difficulty, out)
-    z = scenario.loadings @ skills
-    expected = (1.0 / (1.0 + np.exp(-(z[:, None] - scenario.eval_difficulty)))).mean(axis=1)
-    np.testing.assert_allclose(out, expected, rtol=1e-13)
+    for shift in (0.0, 750.0, -750.0):  # the fast form, and the direct one where exp(-z) overflows
+        moved = skills + shift
+        _engine.evaluate(scenario.loadings, moved, scenario.eval_difficulty, np.exp(scenario.eval_difficulty), out)
+        z = scenario.loadings @ moved
+        with np.errstate(over="ignore"):
+            expected = (1.0 / (1.0 + np.exp(-(z[:, None] - scenario.eval_difficulty)))).mean(axis=1)
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-300)
     assert _engine.sigmoid(-800.0) == 0.0 and _engine.sigmoid(800.0) == 1.0
 
 
@@ -254,3 +259,16 @@ def test_interval_and_crossing_helpers():
 def test_eval_schedule():
     steps, slot = eval_schedule(7, 3)
     assert steps.tolist() == [0, 3, 6, 7] and slot.tolist() == [-1, -1, 1, -1, -1, 2, 3]
+
+
+def test_bernoulli_group_is_the_rng_stream_exactly():
+    from banditcurr._rng import seed_state, uniform
+
+    for p in (0.0, 0.3, 0.5, 1.0 - 2.0 ** -53, 1.0):
+        fast, slow = seed_state(7), seed_state(7)
+        rewards = np.full(40, -1.0)
+        k = _engine.bernoulli_group(fast, p, rewards, 3, 37)
+        expected = np.array([float(uniform(slow) < p) for _ in range(34)])
+        np.testing.assert_array_equal(rewards[3:37], expected)
+        assert k == expected.sum() and np.all(rewards[:3] == -1.0) and np.all(rewards[37:] == -1.0)
+        np.testing.assert_array_equal(fast, slow)  # the stream advanced by one draw per rollout

@@ -96,6 +96,7 @@ def _arrays(**changes):
     ({"train_dist": np.array([0, 0, 0])}, r"Distribution 1 has no training prompt"),
     ({"train_dist": np.array([0, 1, 2])}, r"distribution id 2, outside 0\.\.1"),
     ({"train_difficulty": np.array([0.0, np.nan, 0.0])}, r"'train_difficulty' .* non-finite"),
+    ({"eval_difficulty": np.full((2, 4), 101.0)}, r"'eval_difficulty' argument of Scenario holds 101\.0; .* \+-100"),
     ({"eval_difficulty": np.zeros((3, 4))}, r"'eval_difficulty' argument of Scenario must have shape \(2, E >= 1\)"),
     ({"distributions": ("a",)}, r"'distributions' argument of Scenario must be 2 names"),
     ({"arm_level": "token"}, r"'arm_level' argument of Scenario must be one of \('distribution', 'prompt'\)"),
