@@ -77,6 +77,8 @@ class TrainConfig:
     # -- run --------------------------------------------------------------------
     seed: int = _f(0, "seed of the problems, the scheduler and the rollouts", "run")
     out_dir: str = _f("out/train", "where log.jsonl, config.json and checkpoints/ go", "run")
+    probs_every: int = _f(1, "log the scheduler's sampling probabilities (curriculum/prob/*) every N steps and at "
+                          "the end; they feed only the log, and over thousands of prompt arms they cost milliseconds", "run")
     eval_every: int = _f(10, "greedy held-out eval every N steps (and at step 0); 0 = never", "run")
     checkpoint_every: int = _f(50, "checkpoint every N steps and at the end; 0 = only at the end", "run")
     keep_checkpoints: int = _f(2, "how many recent checkpoints to keep", "run")
@@ -113,7 +115,7 @@ class TrainConfig:
         if self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (a group advantage needs two rollouts). Got {self.group_size}.")
         for name in ("steps", "batch_prompts", "n_train", "n_test", "max_new_tokens", "minibatches", "epochs",
-                     "micro_batch", "keep_checkpoints"):
+                     "micro_batch", "keep_checkpoints", "probs_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1. Got {getattr(self, name)!r}.")
         for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads", "vllm_max_model_len"):

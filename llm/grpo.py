@@ -17,7 +17,9 @@ Each step:
    and ``epochs`` passes per batch (pi_old = the policy before the batch)
 7. the new weights go into the engine                               -> engine.sync
 8. the reward groups go back to the scheduler                       -> scheduler.update
-9. one JSONL record (train/ curriculum/ perf/ eval/), a checkpoint now and then.
+9. one JSONL record (train/ curriculum/ perf/ eval/), a checkpoint now and then;
+   the sampling probabilities ``scheduler.probs()`` only feed the log (every
+   ``probs_every`` steps: exact probabilities over thousands of prompts cost ms).
 
 Rollouts are a flat reward array with group offsets throughout (groups may have
 different sizes), so rollout allocation or a dynamic-sampling gate (drop the groups
@@ -205,7 +207,6 @@ def train(config, engine=None):
         # 8. feedback to the curriculum
         t = time.perf_counter()
         scheduler.update(arms, rewards, offsets)
-        probs = scheduler.probs()
         times["scheduler"] += time.perf_counter() - t
         times["step"] = time.perf_counter() - t_step
 
@@ -213,9 +214,12 @@ def train(config, engine=None):
         record = {"step": step + 1,
                   **_reward_record(rewards, offsets, picked, names, config.success_threshold),
                   **train_stats,
-                  **_probs_record(probs, arm_dist, names),
                   **_perf_record(times, completions, sequences),
                   **sync_check}
+        if (step + 1) % config.probs_every == 0 or step + 1 == config.steps:
+            t = time.perf_counter()  # probs() is for the log only; the loop never needs it
+            record.update(_probs_record(scheduler.probs(), arm_dist, names))
+            record["perf/time_probs"] = time.perf_counter() - t
         if config.eval_every and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
             t = time.perf_counter()
             record.update(evaluate(step + 1))

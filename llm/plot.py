@@ -2,6 +2,7 @@
 
     banditcurr plot out/demo/*/ --kind accuracy --out accuracy.png
     banditcurr plot out/run --kind curriculum --out curriculum.png
+    banditcurr plot out/demo/*/ --kind batch --out batch.png
     banditcurr plot out/run --kind time --out time.png
 
 RUNS are run directories (log.jsonl and config.json inside) or log files (config.json
@@ -10,7 +11,9 @@ seeds are averaged (line) and their range shaded.
 
 Kinds: ``accuracy`` -- held-out greedy accuracy per distribution over steps, one
 panel per distribution; ``curriculum`` -- the scheduler's sampling probability per
-distribution over steps, one panel per group; ``time`` -- the step time split into
+distribution over steps, one panel per group; ``batch`` -- the share of each step's
+groups drawn from each distribution (what the run trained on; a 5-step moving
+average), one panel per group; ``time`` -- the step time split into
 generate / train / sync / scheduler. The table gives, per group, the final held-out
 accuracy of each distribution and the mean over the run (area under the curve / steps).
 """
@@ -23,7 +26,7 @@ import numpy as np
 
 def add_arguments(parser):
     parser.add_argument("runs", nargs="+", help="run directories or log.jsonl files")
-    parser.add_argument("--kind", choices=("accuracy", "curriculum", "time"), default="accuracy",
+    parser.add_argument("--kind", choices=("accuracy", "curriculum", "batch", "time"), default="accuracy",
                         help="what to draw (default: accuracy)")
     parser.add_argument("--group-by", default="scheduler", help="config key that groups runs (default: scheduler)")
     parser.add_argument("--out", default=None, help="image file to write (default: <first run>/<kind>.png)")
@@ -131,6 +134,23 @@ def run(args):
             ax.set_xlabel("step")
             ax.set_ylim(0, 1)
         axes[0].set_ylabel("sampling probability")
+        axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    elif args.kind == "batch":
+        keys = _keys(runs, "curriculum/groups/")
+        fig, axes = _panels(plt, len(groups))
+        for ax, (group, members) in zip(axes, groups.items()):
+            counts = []
+            for key in keys:
+                steps, mean, _, _ = _mean_band(members, key)
+                counts.append(mean)
+            share = np.array(counts) / np.maximum(np.sum(counts, axis=0), 1e-12)
+            kernel = np.ones(5) / 5
+            smooth = [np.convolve(np.pad(row, 2, mode="edge"), kernel, mode="valid") for row in share]
+            ax.stackplot(steps, *smooth, labels=[k.removeprefix("curriculum/groups/") for k in keys])
+            ax.set_title(f"{group} ({len(members)} runs)")
+            ax.set_xlabel("step")
+            ax.set_ylim(0, 1)
+        axes[0].set_ylabel("share of the batch")
         axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     else:
         parts = ("generate", "train", "sync", "scheduler")
