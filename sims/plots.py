@@ -26,21 +26,22 @@ def plot_curves(results, path):
     grid = fig.add_gridspec(n_rows, 2 * n_cols)
     ax_acc = fig.add_subplot(grid[0, :n_cols])
     ax_zero = fig.add_subplot(grid[0, n_cols:])
-    colors = plt.get_cmap("tab10")
+    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    colors = lambda k: palette(k % palette.N)  # noqa: E731
     for k, name in enumerate(names):
         curve = schedulers[name]["curve"]
         steps = np.asarray(curve["steps"])
         mean = np.asarray(curve["mean_accuracy"], dtype=float)
         low = np.asarray([np.nan if v is None else v for v in curve["mean_accuracy_ci_low"]], dtype=float)
         high = np.asarray([np.nan if v is None else v for v in curve["mean_accuracy_ci_high"]], dtype=float)
-        ax_acc.plot(steps, mean, color=colors(k % 10), label=name)
-        ax_acc.fill_between(steps, low, high, color=colors(k % 10), alpha=0.25, linewidth=0)
+        ax_acc.plot(steps, mean, color=colors(k), label=name)
+        ax_acc.fill_between(steps, low, high, color=colors(k), alpha=0.25, linewidth=0)
         zero = np.asarray(curve["zero_variance_fraction"])
-        ax_zero.plot(np.arange(1, zero.size + 1), zero, color=colors(k % 10), label=name, linewidth=1)
+        ax_zero.plot(np.arange(1, zero.size + 1), zero, color=colors(k), label=name, linewidth=1)
     ax_acc.axhline(results["target"], color="grey", linestyle=":", linewidth=1, label="target")
     ax_acc.set(xlabel="step", ylabel="held-out mean accuracy", title=f"{results['scenario']}: learning curves "
                f"(mean, 95% CI over {results['settings']['seeds']} seeds)")
-    ax_acc.legend(fontsize=8)
+    ax_acc.legend(fontsize=7, loc="lower right", ncol=1 + len(names) // 7)
     ax_zero.set(xlabel="step", ylabel="fraction of groups", title="zero-variance groups (no gradient)", ylim=(0, 1))
     dist_colors = plt.get_cmap("viridis")(np.linspace(0, 1, len(distributions)))
     for k, name in enumerate(names):
