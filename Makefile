@@ -46,6 +46,7 @@ test: $(VENV)/.test-installed $(VERL_VENV)/.installed
 
 bench: $(VENV)/.core-installed
 	$(BIN)/python -m benchmarks.core
+	$(BIN)/python -m benchmarks.sims
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) out
