@@ -4,8 +4,8 @@
 
 For each scenario (kk12, math-pool, drift): every registered scheduler at its default
 arm level, plus the variants the claims need (the Beta-posterior schedulers at
-distribution level on kk12; uniform with DAPO dynamic sampling; discounted UCB on
-drift). Writes OUT/<scenario>/results.json and curves.png (as ``banditcurr
+distribution level on kk12, Thompson also with MoPPS's decay 0.5; uniform with DAPO
+dynamic sampling on math-pool; discounted UCB on drift). Writes OUT/<scenario>/results.json and curves.png (as ``banditcurr
 simulate`` does), OUT/tables.md (the markdown tables of the study), and copies the
 figures to IMAGES/sim-<scenario>.png when ``--images`` is given.
 """
@@ -27,7 +27,8 @@ from .presets import make_scenario
 from .simulate import simulate
 
 EXTRA = {
-    "kk12": [("thompson@distribution", {}), ("learnability@distribution", {})],
+    "kk12": [("thompson@distribution", {}), ("thompson@distribution:decay=0.5", {}),
+             ("learnability@distribution", {})],
     "math-pool": [("uniform", {"gate": "dynamic-sampling"})],
     "drift": [("dump-ucb:count_discount=0.99", {})],
 }
