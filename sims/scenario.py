@@ -139,7 +139,8 @@ class Scenario:
         for key, array in (("train_difficulty", train_difficulty), ("eval_difficulty", eval_difficulty),
                            ("init_skills", init_skills)):
             if array.size and np.abs(array).max() > MAX_LOGIT:
-                raise ValueError(f"The {key!r} argument of Scenario holds {float(array.flat[np.abs(array).argmax()])!r}; "
+                worst = float(array.flat[np.abs(array).argmax()])
+                raise ValueError(f"The {key!r} argument of Scenario holds {worst!r}; "
                                  f"logits and difficulties must lie within +-{MAX_LOGIT:g} (sigmoid(100) = 1 "
                                  f"to 44 digits).")
         if eval_difficulty.shape[0] != n_dists or eval_difficulty.shape[1] < 1:

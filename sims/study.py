@@ -5,9 +5,10 @@
 For each scenario (kk12, math-pool, drift): every registered scheduler at its default
 arm level, plus the variants the claims need (the Beta-posterior schedulers at
 distribution level on kk12, Thompson also with MoPPS's decay 0.5; uniform with DAPO
-dynamic sampling on math-pool; discounted UCB on drift). Writes OUT/<scenario>/results.json and curves.png (as ``banditcurr
-simulate`` does), OUT/tables.md (the markdown tables of the study), and copies the
-figures to IMAGES/sim-<scenario>.png when ``--images`` is given.
+dynamic sampling on math-pool; discounted UCB on drift). Writes
+OUT/<scenario>/results.json and curves.png (as ``banditcurr simulate`` does),
+OUT/tables.md (the markdown tables of the study), and copies the figures to
+IMAGES/sim-<scenario>.png when ``--images`` is given.
 """
 
 import argparse

@@ -76,3 +76,17 @@ def test_numpy_engine_and_own_scenario_from_a_file(tmp_path, capsys):
 def test_bad_arguments_exit_with_a_clear_message(argv, message, capsys):
     assert cli.main(["simulate", "--no-progress"] + argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_simulator_doc_examples_run():
+    import re
+    from pathlib import Path
+
+    from banditcurr import sims
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "simulator.md").read_text()
+    namespace = {}
+    for block in re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        exec(compile(block, "docs/simulator.md", "exec"), namespace)
+    assert sims.compare(namespace["runs"])["schedulers"]["dump-ucb"]["speedup_vs_uniform"] > 1.5
+    assert isinstance(namespace["two_tasks"](), sims.Scenario)
