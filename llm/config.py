@@ -53,7 +53,9 @@ class TrainConfig:
     max_new_tokens: int = _f(16, "longest completion", "grpo")
     temperature: float = _f(1.0, "sampling temperature of the rollouts", "grpo")
     top_p: float = _f(1.0, "nucleus sampling of the rollouts", "grpo")
-    lr: float = _f(1e-5, "AdamW learning rate (constant)", "grpo")
+    lr: float = _f(1e-5, "AdamW learning rate (constant after the warm-up)", "grpo")
+    warmup_steps: int = _f(0, "linear learning-rate warm-up over the first N steps (Adam's first steps are "
+                           "lr-sized whatever the gradient: a small, sharp model can lose what it knew)", "grpo")
     weight_decay: float = _f(0.0, "AdamW weight decay", "grpo")
     max_grad_norm: float = _f(1.0, "gradient clipping (0 = none)", "grpo")
     clip_eps: float = _f(0.2, "PPO ratio clip: ratio kept in [1 - clip_eps, 1 + clip_eps]", "grpo")
@@ -118,7 +120,8 @@ class TrainConfig:
                      "micro_batch", "keep_checkpoints", "probs_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1. Got {getattr(self, name)!r}.")
-        for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads", "vllm_max_model_len"):
+        for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads", "vllm_max_model_len",
+                     "warmup_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be an int >= 0. Got {getattr(self, name)!r}.")
         for name, low, high in (("temperature", 0.0, None), ("top_p", 0.0, 1.0), ("lr", 0.0, None),

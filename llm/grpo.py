@@ -14,7 +14,8 @@ Each step:
        k3    = exp(ref - logp) - (ref - logp) - 1     (only when kl_coef > 0)
    averaged per sequence then over sequences (GRPO) or over all tokens (DAPO),
    with gradient accumulation over micro-batches, ``minibatches`` optimizer steps
-   and ``epochs`` passes per batch (pi_old = the policy before the batch)
+   and ``epochs`` passes per batch (pi_old = the policy before the batch); AdamW,
+   learning rate warmed up linearly over ``warmup_steps``
 7. the new weights go into the engine                               -> engine.sync
 8. the reward groups go back to the scheduler                       -> scheduler.update
 9. one JSONL record (train/ curriculum/ perf/ eval/), a checkpoint now and then;
@@ -183,12 +184,15 @@ def train(config, engine=None):
         # 5. group advantages
         advantages = group_advantages(rewards, offsets, scale=config.scale_rewards)
 
-        # 6. policy update (expensive)
+        # 6. policy update (expensive); the learning rate is a function of the step alone
         t = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
         sequences = [prompts[g] + c for g in range(len(prompts)) for c in groups[g]]
         prompt_lens = np.repeat([len(p) for p in prompts], group_sizes)
         train_stats = _update_policy(policy, reference, optimizer, sequences, prompt_lens, advantages,
                                      config, device, autocast)
+        train_stats["train/lr"] = optimizer.param_groups[0]["lr"]
         times["train"] = time.perf_counter() - t
 
         # 7. weight sync into the engine (expensive on GPU: a full copy of the weights)

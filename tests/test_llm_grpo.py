@@ -140,13 +140,15 @@ def test_prompt_level_arms_with_transformers_engine(model_dir, tmp_path):
 
     scheduler = next((s for s in ("thompson", "learnability") if s in bc.available()), "uniform")
     config = _config(model_dir, tmp_path, engine="hf", arm_level="prompt", scheduler=scheduler, steps=2,
-                     kl_coef=0.05, minibatches=2, epochs=2, micro_batch=6, loss_aggregation="token-mean")
+                     kl_coef=0.05, minibatches=2, epochs=2, micro_batch=6, loss_aggregation="token-mean",
+                     warmup_steps=4)
     result = train(config)
     assert result.scheduler.n_arms == sum(len(t) for t in result.pool.train)
     last = result.history[-1]
     for prefix in ("train/", "curriculum/", "perf/", "eval/"):
         assert any(k.startswith(prefix) for k in last), prefix
     assert last["train/updates"] == 4 and last["train/kl"] >= 0
+    assert [r["train/lr"] for r in result.history[1:]] == [config.lr / 4, config.lr / 2]
     assert sum(last[f"curriculum/prob/{n}"] for n in result.pool.names) == pytest.approx(1.0)
     for seq in _probe_sequences(result.tokenizer):  # the engine samples from the policy itself
         np.testing.assert_allclose(result.engine.sequence_logprobs([seq])[0], policy_logprobs(result.policy, [seq])[0])
