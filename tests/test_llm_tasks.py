@@ -132,3 +132,20 @@ def test_rollout_seeds_depend_on_seed_and_step_only():
     assert rollout_seeds(0, 5, 4) != rollout_seeds(0, 6, 4)
     assert rollout_seeds(0, 5, 4) != rollout_seeds(1, 5, 4)
     assert len(set(rollout_seeds(0, 5, 64))) == 64
+
+
+def test_the_docs_family_example_runs_as_written():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "llm.md").read_text()
+    (block,) = [b for b in re.findall(r"^```python\n(.*?)^```", page, re.MULTILINE | re.DOTALL) if "register(" in b]
+    try:
+        exec(compile(block, "docs/llm.md", "exec"), {"__name__": "docs_example"})
+        dists = parse_spec("multiply:1-2")
+        assert [d.name for d in dists] == ["multiply-1", "multiply-2"]
+        p = dists[1].generate(1, 0)[0]
+        x, y = map(int, p.prompt.rstrip("=").split("*"))
+        assert dists[1].reward(str(x * y), p) == 1.0
+    finally:
+        tasks.FAMILIES.pop("multiply", None)
