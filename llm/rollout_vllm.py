@@ -26,9 +26,10 @@ _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 class VLLMEngine:
     """Rollouts with ``vllm.LLM`` on ``model`` (local path or hub id); see module doc.
 
-    ``max_model_len`` 0 takes the model's own limit. ``kv_cache_gib`` sizes the KV cache on CPU; ``gpu_memory_utilization`` bounds it on
-    GPU. Extra keyword arguments go to ``vllm.LLM``. Prefix caching is off by default
-    (exact reproducibility: a cached prefix is computed in a different batch shape).
+    ``max_model_len`` 0 takes the model's own limit. ``kv_cache_gib`` sizes the KV
+    cache on CPU; ``gpu_memory_utilization`` bounds it on GPU. Extra keyword arguments
+    go to ``vllm.LLM``. Prefix caching is off by default (exact reproducibility: a
+    cached prefix is computed in a different batch shape).
     """
 
     def __init__(self, model, *, dtype="float32", seed=0, max_model_len=0, gpu_memory_utilization=0.3,

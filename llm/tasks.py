@@ -112,7 +112,8 @@ class ReasoningGym(Distribution):
         try:
             self._scorer = reasoning_gym.create_dataset(dataset, size=1, seed=0, **self.params)
         except Exception as error:  # reasoning-gym raises assorted types for bad configs
-            raise ValueError(f"reasoning-gym rejected dataset {dataset!r} with parameters {self.params}: {error}") from error
+            raise ValueError(f"reasoning-gym rejected dataset {dataset!r} with parameters {self.params}: "
+                             f"{error}") from error
 
     def generate(self, n, seed):
         import reasoning_gym
@@ -203,7 +204,8 @@ def parse_spec(spec):
         close = difflib.get_close_matches(family, FAMILIES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"Unknown task family {family!r} in spec {spec!r}.{hint} Known families: "
-                         f"{', '.join(sorted(FAMILIES))}; or 'rg/DATASET:PARAM=LOW-HIGH' for any reasoning-gym dataset.")
+                         f"{', '.join(sorted(FAMILIES))}; or 'rg/DATASET:PARAM=LOW-HIGH' for any reasoning-gym "
+                         f"dataset.")
     return [FAMILIES[family](level) for level in levels]
 
 

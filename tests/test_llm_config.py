@@ -82,7 +82,8 @@ def test_toml_and_yaml_files_and_flags(tmp_path, model_dir):
     yaml.write_text(f"model: {model_dir}\nsteps: 7\nlr: 1\ntasks: [addition:1-2]\nscheduler_kwargs: {{c: 0.5}}\n")
     for path in (toml, yaml):
         loaded = cfg.from_mapping(cfg.load_file(str(path)))
-        assert (loaded.steps, loaded.lr, loaded.tasks, loaded.scheduler_kwargs) == (7, 1.0, ["addition:1-2"], {"c": 0.5})
+        values = (loaded.steps, loaded.lr, loaded.tasks, loaded.scheduler_kwargs)
+        assert values == (7, 1.0, ["addition:1-2"], {"c": 0.5})
     import argparse
 
     parser = argparse.ArgumentParser()
