@@ -17,9 +17,10 @@ One training step of one seed (``_step``):
    kind; kind ``FIXED_KIND`` draws from fixed weights held in ``params``);
 2. arms become prompts: at prompt level the arm is the prompt, at distribution level
    a prompt is drawn uniformly from the distribution's training pool;
-3. ``_group_sizes`` gives each group its number of rollouts (G for every group here;
-   a rollout-allocation scheduler plugs in there: the rest of the step already works
-   on ragged groups through ``offsets``);
+3. ``_group_sizes`` gives each group its number of rollouts: G, or CurES's Neyman
+   allocation of the same budget (from the scheduler's posterior, or from the true p);
+   groups given none are dropped, the rest of the step works on ragged groups
+   through ``offsets``;
 4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta)
    (``bernoulli_group``, from the learner's stream);
 5. the scheduler's update sees (arms, rewards, offsets) as from the public API;
@@ -43,6 +44,7 @@ from banditcurr._feedback import ADVANTAGE_EPS
 from banditcurr._jit import JIT_OPTIONS, jit
 from banditcurr._rng import next_u64, uniform
 from banditcurr._sampling import sample_from_probs
+from banditcurr.allocation import _allocate, _state_posterior_sigma, _success_sigma
 
 # Helpers that reach the scheduler dispatch are inlined into ``run_seeds``: Numba
 # re-optimises the whole linked dispatch (every scheduler's kernels) once per compiled
@@ -55,9 +57,11 @@ _U11 = np.uint64(11)
 FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
 
 # settings_f (float64) and settings_i (int64) layouts
-LEARNING_RATE, FORGETTING = range(2)
-BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS = range(5)
+LEARNING_RATE, FORGETTING, SATURATION, CONFIDENCE = range(4)
+BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS, ALLOCATION = range(6)
 GATE_NONE, GATE_DYNAMIC = 0, 1
+ALLOCATION_FIXED, ALLOCATION_POSTERIOR, ALLOCATION_ORACLE = 0, 1, 2
+MIN_GROUP_SIZE = 2  # a prompt that gets rollouts gets at least two (GRPO compares them)
 
 
 @jit
@@ -161,14 +165,28 @@ def bernoulli_group(rng, p, rewards, start, stop):
 
 
 @jit
-def _group_sizes(group_size, n_groups, sizes, offsets):
-    """Rollouts per group (constant G) and the ragged offsets; returns the total.
-    A rollout allocation (per-group sizes) replaces this one function."""
-    offsets[0] = 0
-    for b in range(n_groups):
-        sizes[b] = group_size
-        offsets[b + 1] = offsets[b] + sizes[b]
-    return offsets[n_groups]
+def _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma):
+    """Rollouts per group, written to sizes[:count]; a group may get 0 (not rolled out).
+
+    ``ALLOCATION_FIXED``: G each. Otherwise CurES's Neyman allocation of the budget
+    count x G (``banditcurr.allocation._allocate``: G_x proportional to sigma_x, at least
+    2 for a prompt that gets any, 0 for a saturated one) with sigma_x = sqrt(p(1 - p)) of
+    the scheduler's Beta posterior (``ALLOCATION_POSTERIOR``, for the kinds whose state
+    starts with alpha, beta) or of the learner's true p (``ALLOCATION_ORACLE``, the bound
+    a perfect estimate would give).
+    """
+    group_size = settings_i[GROUP_SIZE]
+    allocation = settings_i[ALLOCATION]
+    if allocation == ALLOCATION_FIXED:
+        for b in range(count):
+            sizes[b] = group_size
+        return
+    if allocation == ALLOCATION_POSTERIOR:
+        _state_posterior_sigma(f, n_arms, arms[:count], settings_f[SATURATION], settings_f[CONFIDENCE],
+                               sigma[:count])
+    else:
+        _success_sigma(probs[:count], settings_f[SATURATION], sigma[:count])
+    _allocate(sigma[:count], count * group_size, MIN_GROUP_SIZE, 0, sizes[:count])
 
 
 @_inline
@@ -194,8 +212,8 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
     ``need`` groups with mixed rewards join the batch; at most ``max_rounds`` rounds.
     """
     loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty, exp_eval = world
-    draw, used, used_list, arms, prompts, sizes, offsets, rewards, sums, keep_prompts, keep_sizes, keep_sums, \
-        grad, base = work
+    draw, used, used_list, arms, prompts, probs, sizes, sigma, offsets, rewards, sums, keep_prompts, keep_sizes, \
+        keep_sums, grad, base = work
     batch_size = settings_i[BATCH_SIZE]
     gate = settings_i[GATE]
     distinct = batch_size <= n_arms
@@ -232,12 +250,20 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
             else:
                 # uniform within the pool, as banditcurr._sampling.sample_uniform draws
                 prompts[b] = pool_start[arms[b]] + np.int64(uniform(learn_rng) * pool_count[arms[b]])
-            record_counts[train_dist[prompts[b]]] += 1
-        total = _group_sizes(settings_i[GROUP_SIZE], count, sizes, offsets)
+            probs[b] = sigmoid(base[train_dist[prompts[b]]] - train_difficulty[prompts[b]])
+        _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma)
+        rolled = 0  # groups with rollouts, moved to the front; offsets over them
+        offsets[0] = 0
         for b in range(count):
-            prompt = prompts[b]
-            p = sigmoid(base[train_dist[prompt]] - train_difficulty[prompt])
-            k = bernoulli_group(learn_rng, p, rewards, offsets[b], offsets[b + 1])
+            if sizes[b] > 0:
+                arms[rolled], prompts[rolled], probs[rolled], sizes[rolled] = arms[b], prompts[b], probs[b], sizes[b]
+                offsets[rolled + 1] = offsets[rolled] + sizes[b]
+                rolled += 1
+        count = rolled
+        total = offsets[count]
+        for b in range(count):
+            record_counts[train_dist[prompts[b]]] += 1
+            k = bernoulli_group(learn_rng, probs[b], rewards, offsets[b], offsets[b + 1])
             sums[b] = k  # rewards are 0 or 1: the sum of squares is the same number
             reward_sum += k
         if kind != FIXED_KIND:
@@ -258,7 +284,7 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
     for x in range(n_used):
         used[used_list[x]] = False
     if gate == GATE_NONE:
-        policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, sums, batch_size,
+        policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, sums, count,
                              settings_f[LEARNING_RATE], grad)
     else:
         policy_gradient_step(loadings, train_dist, skills, keep_prompts, keep_sizes, keep_sums, keep_sums, n_kept,
@@ -287,8 +313,9 @@ def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, st
     gated = settings_i[GATE] == GATE_DYNAMIC and batch_size <= n_arms
     n_draw = min(n_arms, batch_size * settings_i[MAX_ROUNDS]) if gated else 0
     work = (np.empty(n_draw, np.int64), np.zeros(n_arms if gated else 0, np.bool_), np.empty(n_draw, np.int64),
-            np.empty(batch_size, np.int64), np.empty(batch_size, np.int64),  # arms, prompts
-            np.empty(batch_size, np.int64), np.empty(batch_size + 1, np.int64), np.empty(max_total),  # sizes..rewards
+            np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),  # arms..probs
+            np.empty(batch_size, np.int64), np.empty(batch_size),  # sizes, sigma
+            np.empty(batch_size + 1, np.int64), np.empty(max_total),  # offsets, rewards
             np.empty(batch_size),  # sums
             np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),  # kept groups
             np.empty(loadings.shape[0]), np.empty(loadings.shape[0]))  # grad, base

@@ -33,6 +33,11 @@ def add_arguments(parser):
     parser.add_argument("--gate", choices=("none", "dynamic-sampling"), default="none",
                         help="post-rollout gate: dynamic-sampling = DAPO (train on mixed groups only, refill)")
     parser.add_argument("--max-rounds", type=int, default=4, help="refill rounds per step with a gate (default 4)")
+    parser.add_argument("--allocation", choices=("fixed", "posterior", "oracle"), default="fixed",
+                        help="rollouts per prompt: fixed G, or CurES's Neyman allocation of the same budget from "
+                             "the scheduler's Beta posterior or from the true success rate (oracle)")
+    parser.add_argument("--saturation", type=float, default=0.1,
+                        help="allocation: prompts within this of p = 0 or 1 get no rollouts (default 0.1)")
     parser.add_argument("--target", default="auto",
                         help="target mean accuracy for steps-to-target: a float, or auto = uniform's final (default)")
     parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N steps (default 1)")
@@ -128,7 +133,7 @@ def run(args):
             raise ValueError(f"The --schedulers list names a scheduler twice: {args.schedulers!r}.")
         options = dict(seeds=args.seeds, steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
                        arm_level=args.arm_level, seed=args.seed, eval_every=args.eval_every, gate=args.gate,
-                       max_rounds=args.max_rounds)
+                       max_rounds=args.max_rounds, allocation=args.allocation, saturation=args.saturation)
         setups = [prepare(scenario, spec, **options) for spec in specs]  # fail before running
         target = args.target
         if target != "auto":

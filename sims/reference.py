@@ -9,6 +9,7 @@ two statistically, and the benchmark compares their speed on the same workload.
 import numpy as np
 
 import banditcurr as bc
+from banditcurr.allocation import allocate_for, allocate_rollouts
 
 from .schedulers import FixedSchedule
 from .simulate import streams
@@ -100,10 +101,19 @@ def run_reference(setup, progress=None):
                 else:
                     prompts = pool_start[arms] + rng.integers(0, pool_count[arms])
                 dist = sc.train_dist[prompts]
-                np.add.at(arm_counts[s, t], dist, 1)
-                sizes = np.full(arms.size, group)  # rollouts per group: the allocation point
-                offsets = np.concatenate([[0], np.cumsum(sizes)])
                 p = sigmoid(sc.loadings[dist] @ theta - sc.train_difficulty[prompts])
+                budget = arms.size * group
+                if setup.allocation == "posterior":  # CurES: G_x proportional to the posterior's sigma
+                    sizes = allocate_for(scheduler, arms, budget, saturation=setup.saturation,
+                                         confidence=setup.confidence)
+                elif setup.allocation == "oracle":  # the same from the true success probability
+                    sizes = allocate_rollouts(p, budget, saturation=setup.saturation)
+                else:
+                    sizes = np.full(arms.size, group)
+                rolled = sizes > 0  # a prompt given no rollouts is not rolled out
+                arms, prompts, dist, p, sizes = arms[rolled], prompts[rolled], dist[rolled], p[rolled], sizes[rolled]
+                offsets = np.concatenate([[0], np.cumsum(sizes)])
+                np.add.at(arm_counts[s, t], dist, 1)
                 rewards = (rng.random(offsets[-1]) < np.repeat(p, sizes)).astype(np.float64)
                 scheduler.update(arms, rewards, offsets)
                 mixed = np.maximum.reduceat(rewards, offsets[:-1]) != np.minimum.reduceat(rewards, offsets[:-1])

@@ -26,13 +26,17 @@ import banditcurr as bc
 from banditcurr._dispatch import kind_of
 from banditcurr._params import pack_params
 from banditcurr._rng import spawn_states
+from banditcurr.allocation import has_posterior
 
 from . import _engine
+from ._engine import MIN_GROUP_SIZE
 from .scenario import Scenario
 from .schedulers import FixedSchedule, parse_spec, resolve_arm_level
 
 ENGINES = ("numba", "numpy")
 GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC}
+ALLOCATIONS = {"fixed": _engine.ALLOCATION_FIXED, "posterior": _engine.ALLOCATION_POSTERIOR,
+               "oracle": _engine.ALLOCATION_ORACLE}
 STATE_MEMORY_LIMIT = 4 * 2**30  # bytes of scheduler state over all seeds
 
 
@@ -115,17 +119,21 @@ class Setup:
     eval_slot: np.ndarray
     gate: str
     max_rounds: int
+    allocation: str
+    saturation: float
+    confidence: float
 
     def settings(self):
         return {"seeds": self.seeds, "steps": self.steps, "batch_size": self.batch_size,
                 "group_size": self.group_size, "seed": self.seed, "arm_level": self.arm_level,
                 "n_arms": self.n_arms, "gate": self.gate, "max_rounds": self.max_rounds,
+                "allocation": self.allocation, "saturation": self.saturation, "confidence": self.confidence,
                 "eval_every_steps": int(self.eval_steps[1] - self.eval_steps[0]) if len(self.eval_steps) > 1 else 0,
                 "hyperparameters": dict(getattr(self.template, "hyperparameters", {}))}
 
 
 def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
-            seed=0, eval_every=1, gate="none", max_rounds=4):
+            seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5):
     """Check the arguments of :func:`simulate` and resolve the scheduler (no run)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"The 'scenario' argument of simulate must be a sims.Scenario (e.g. "
@@ -139,6 +147,16 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
     if gate not in GATES:
         raise ValueError(f"The 'gate' argument of simulate must be one of {tuple(GATES)}. Got {gate!r} instead.")
     max_rounds = _check_int("max_rounds", max_rounds, 1)
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"The 'allocation' argument of simulate must be one of {tuple(ALLOCATIONS)}. "
+                         f"Got {allocation!r} instead.")
+    for key, value, high in (("saturation", saturation, 0.5), ("confidence", confidence, 1.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < high:
+            raise ValueError(f"The {key!r} argument of simulate must be a float in [0, {high:g}). "
+                             f"Got {value!r} instead.")
+    if allocation != "fixed" and group_size < MIN_GROUP_SIZE:
+        raise ValueError(f"Rollout allocation gives a prompt at least {MIN_GROUP_SIZE} rollouts: the budget "
+                         f"B x group_size needs group_size >= {MIN_GROUP_SIZE}. Got group_size={group_size}.")
     if isinstance(scheduler, FixedSchedule):
         level = resolve_arm_level(scheduler, scenario, arm_level)
         n_arms = scenario.n_arms(level)
@@ -164,9 +182,14 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
         template = bc.make(spec.name, n_arms, seed=0, **make_kwargs)
         kind_of(template)  # raises if the scheduler has no compiled kind
         _check_memory(label, level, n_arms, seeds, template.kernels.sizes(template._params, n_arms))
+    if allocation == "posterior" and (isinstance(template, FixedSchedule) or not has_posterior(template)):
+        with_posterior = [n for n in bc.available() if has_posterior(bc.make(n, 2, seed=0))]
+        raise ValueError(f"allocation='posterior' reads the scheduler's Beta posteriors, which {label!r} does not "
+                         f"keep. Schedulers that do: {', '.join(with_posterior)}; or use allocation='oracle'.")
     eval_steps, eval_slot = eval_schedule(steps, eval_every)
     return Setup(scenario, label, name, level, n_arms, template, make_kwargs, seeds, steps, batch_size,
-                 group_size, seed, eval_steps, eval_slot, gate, max_rounds)
+                 group_size, seed, eval_steps, eval_slot, gate, max_rounds, allocation, float(saturation),
+                 float(confidence))
 
 
 def _check_memory(label, level, n_arms, seeds, sizes):
@@ -184,7 +207,8 @@ def streams(seed, seeds):
 
 
 def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
-             seed=0, eval_every=1, gate="none", max_rounds=4, engine="numba", threads=None, progress=None):
+             seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5,
+             engine="numba", threads=None, progress=None):
     """Train ``seeds`` simulated GRPO learners on ``scenario`` under ``scheduler``.
 
     ``scheduler``: a spec string (``"dump-ucb"``, ``"thompson@distribution"``,
@@ -193,14 +217,19 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     ``arm_level`` forces the arm level for this scheduler ("distribution" or "prompt").
     ``gate``: "none", or "dynamic-sampling" (DAPO: train only on groups with mixed
     rewards, drawing up to ``max_rounds`` batches per step to fill B; every rollout
-    counts in ``rollouts``). ``engine``: "numba" or "numpy". ``threads``: parallel
+    counts in ``rollouts``). ``allocation``: rollouts per prompt, "fixed" (G each) or
+    CurES's Neyman allocation of the same budget B x G from the scheduler's Beta
+    posterior ("posterior": cures, thompson, learnability) or from the learner's true
+    success probability ("oracle"), with ``saturation`` and ``confidence`` as in
+    ``banditcurr.allocation``. ``engine``: "numba" or "numpy". ``threads``: parallel
     threads of the compiled engine (default: ``default_threads()``); results do not
     depend on it. ``progress``: a
     callable receiving the number of steps just completed (e.g. a tqdm ``update``).
     Returns a :class:`SimulationResult`.
     """
     setup = prepare(scenario, scheduler, seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size,
-                    arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds)
+                    arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds,
+                    allocation=allocation, saturation=saturation, confidence=confidence)
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' argument of simulate must be one of {ENGINES}. Got {engine!r} instead.")
     if threads is not None:
@@ -225,9 +254,9 @@ def _run_numba(setup, threads, progress):
     pool_start, pool_count = sc.pool_bounds()
     world = (sc.loadings, sc.init_skills, sc.train_dist, sc.train_difficulty, pool_start, pool_count,
              sc.eval_difficulty, np.exp(sc.eval_difficulty))
-    settings_f = np.array([sc.learning_rate, sc.forgetting], dtype=np.float64)
+    settings_f = np.array([sc.learning_rate, sc.forgetting, setup.saturation, setup.confidence], dtype=np.float64)
     settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
-                           GATES[setup.gate], setup.max_rounds], dtype=np.int64)
+                           GATES[setup.gate], setup.max_rounds, ALLOCATIONS[setup.allocation]], dtype=np.int64)
     template = setup.template
     if isinstance(template, FixedSchedule):
         kind, params = _engine.FIXED_KIND, np.array(template.weights, dtype=np.float64)

@@ -5,7 +5,8 @@
 For each scenario (kk12, math-pool, drift): every registered scheduler at its default
 arm level, plus the variants the claims need (the Beta-posterior schedulers at
 distribution level on kk12, Thompson also with MoPPS's decay 0.5; uniform with DAPO
-dynamic sampling on math-pool; discounted UCB on drift). Writes
+dynamic sampling, CurES with its rollout allocation, and uniform with the allocation
+from the true success rates on math-pool; discounted UCB on drift). Writes
 OUT/<scenario>/results.json and curves.png (as ``banditcurr simulate`` does),
 OUT/tables.md (the markdown tables of the study), and copies the figures to
 IMAGES/sim-<scenario>.png when ``--images`` is given.
@@ -30,7 +31,8 @@ from .simulate import simulate
 EXTRA = {
     "kk12": [("thompson@distribution", {}), ("thompson@distribution:decay=0.5", {}),
              ("learnability@distribution", {})],
-    "math-pool": [("uniform", {"gate": "dynamic-sampling"})],
+    "math-pool": [("uniform", {"gate": "dynamic-sampling"}), ("cures", {"allocation": "posterior"}),
+                  ("uniform", {"allocation": "oracle"})],
     "drift": [("dump-ucb:count_discount=0.99", {})],
 }
 
@@ -43,6 +45,8 @@ def runs_for(name, seeds, progress=None):
         run = simulate(scenario, spec, seeds=seeds, **options)
         if options.get("gate"):
             run.label = f"{spec}+{options['gate']}"
+        if options.get("allocation"):
+            run.label = f"{spec}+{options['allocation']}-allocation"
         runs.append(run)
         if progress:
             progress(f"{name}: {run.label} {run.seconds:.1f} s")

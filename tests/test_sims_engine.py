@@ -272,3 +272,32 @@ def test_bernoulli_group_is_the_rng_stream_exactly():
         np.testing.assert_array_equal(rewards[3:37], expected)
         assert k == expected.sum() and np.all(rewards[:3] == -1.0) and np.all(rewards[37:] == -1.0)
         np.testing.assert_array_equal(fast, slow)  # the stream advanced by one draw per rollout
+
+
+# -- rollout allocation: ragged groups through the whole step --------------------------------
+
+def test_allocation_spends_the_budget_on_fewer_prompts_and_engines_agree():
+    pool = sims.make_scenario("math-pool", prompts_per_level=200, eval_prompts=20, batch_size=16, steps=12)
+    budget = 16 * 8
+    for allocation, spec in (("oracle", "uniform"), ("posterior", "cures")):
+        fast = sims.simulate(pool, spec, seeds=40, allocation=allocation)
+        slow = sims.simulate(pool, spec, seeds=20, allocation=allocation, engine="numpy", seed=3)
+        assert np.all(np.diff(fast.rollouts, axis=1, prepend=0) == budget)  # the budget, exactly
+        groups = fast.arm_counts.sum(axis=2)
+        assert groups.max() <= 16 and groups.min() <= budget // 2
+        assert _welch_close(fast.mean_accuracy[:, -1], slow.mean_accuracy[:, -1])
+        assert _welch_close(groups.mean(axis=1).astype(float), slow.arm_counts.sum(axis=2).mean(axis=1))
+    oracle = sims.simulate(pool, "uniform", seeds=8, allocation="oracle")
+    assert oracle.arm_counts.sum(axis=2).mean() < 16  # saturated prompts got no rollouts
+    plain = sims.simulate(pool, "uniform", seeds=8)
+    assert oracle.zero_variance.mean() < plain.zero_variance.mean()
+
+
+def test_posterior_allocation_needs_a_posterior(small):
+    with pytest.raises(ValueError, match=r"allocation='posterior' reads the scheduler's Beta posteriors, which "
+                                         r"'dump-ucb' does not keep\. Schedulers that do: .*cures"):
+        sims.simulate(small, "dump-ucb", allocation="posterior")
+    with pytest.raises(ValueError, match=r"'allocation' argument of simulate must be one of"):
+        sims.simulate(small, "uniform", allocation="neyman")
+    with pytest.raises(ValueError, match=r"needs group_size >= 2"):
+        sims.simulate(small, "uniform", allocation="oracle", group_size=1)
