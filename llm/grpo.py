@@ -23,9 +23,16 @@ Each step:
    ``probs_every`` steps: exact probabilities over thousands of prompts cost ms).
 
 Rollouts are a flat reward array with group offsets throughout (groups may have
-different sizes), so rollout allocation or a dynamic-sampling gate (drop the groups
-whose rewards do not vary, refill) slots in between steps 4 and 5 without changes
-elsewhere. A sequence whose advantage is 0 adds exactly 0 to the loss when
+different sizes). Two options use that:
+
+* ``rollout_budget = R`` (CurES, arXiv 2510.01037; ``banditcurr.allocate_for``): after
+  step 1, prompt x gets G_x proportional to sqrt(p_x (1 - p_x)) of the scheduler's Beta
+  posterior, sum_x G_x = R, 0 for saturated prompts (skipped), >= 2 otherwise;
+* ``dynamic_sampling`` (DAPO, arXiv 2503.14476; ``banditcurr.fill_batch``): steps 1-4 run
+  in rounds; groups whose rewards are all equal are dropped and new arms drawn until B
+  groups have mixed rewards (or ``max_refill_rounds`` refills are spent); the scheduler
+  is updated with every group, dropped ones included, and the log counts the cost.
+ A sequence whose advantage is 0 adds exactly 0 to the loss when
 ``kl_coef = 0``, so it is not run through the model (the normalisers still count it).
 
 Usage: ``banditcurr train --config FILE`` or ``train(TrainConfig(...))``.
@@ -154,6 +161,41 @@ def train(config, engine=None):
         history.append(record)
         _append_log(log_path, record)
 
+    def roll_out(arms, group_sizes, seeds, times):
+        """Steps 2-4 for ``arms``: problems, ``group_sizes[g]`` completions each, rewards."""
+        picked = pool.pick(arms, data_rng)
+        prompts = [_encode(tokenizer, problem.prompt, config.chat_template) for _, problem in picked]
+        t = time.perf_counter()
+        groups = engine.generate(prompts, [int(n) for n in group_sizes], seeds, max_new_tokens=config.max_new_tokens,
+                                 temperature=config.temperature, top_p=config.top_p)
+        times["generate"] = times.get("generate", 0.0) + time.perf_counter() - t
+        rewards = np.array([pool.distributions[d].reward(tokenizer.decode(c, skip_special_tokens=True), problem)
+                            for (d, problem), group in zip(picked, groups) for c in group], dtype=np.float64)
+        offsets = np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
+        return Groups(np.asarray(arms, dtype=np.int64), picked, prompts, groups, rewards, offsets)
+
+    def gated_rollouts(step, times):
+        """DAPO dynamic sampling through ``banditcurr.fill_batch``, which updates the scheduler
+        with every group rolled out, dropped ones included. Returns (every group rolled out,
+        the batch = the first B groups with mixed rewards in rollout order, log record)."""
+        rounds = []
+
+        def rollout(arms):  # round r (from 0) seeds with salt 0, 3, 4, ... (2 is the eval's)
+            sizes = np.full(arms.size, config.group_size, dtype=np.int64)
+            salt = 2 + len(rounds) if rounds else 0
+            rounds.append(roll_out(arms, sizes, rollout_seeds(config.seed, step, arms.size, salt), times))
+            return rounds[-1].rewards.reshape(arms.size, config.group_size)
+
+        t = time.perf_counter()
+        times["generate"] = 0.0
+        filled = bc.fill_batch(scheduler, rollout, config.batch_prompts, max_rounds=1 + config.max_refill_rounds)
+        times["scheduler"] = time.perf_counter() - t - times["generate"]  # includes scoring, as it is interleaved
+        rolled = Groups.concat(rounds)
+        batch = rolled.take(np.flatnonzero(bc.keep_mixed(rolled.rewards, rolled.offsets))[:config.batch_prompts])
+        assert np.array_equal(batch.arms, filled.arms) and np.array_equal(batch.rewards, filled.rewards)
+        return rolled, batch, {"train/dropped_groups": filled.dropped_groups, "perf/gate_rounds": filled.rounds,
+                               "perf/extra_rollouts": filled.extra_rollouts, "train/batch_full": filled.full}
+
     # -- the loop ------------------------------------------------------------------
     bar = _progress_bar(config, start_step)
     n_syncs = 0
@@ -161,38 +203,35 @@ def train(config, engine=None):
         times = {}
         t_step = time.perf_counter()
 
-        # 1-2. arms -> problems
-        t = time.perf_counter()
-        arms = scheduler.sample(config.batch_prompts)
-        times["scheduler"] = time.perf_counter() - t
-        picked = pool.pick(arms, data_rng)
-        prompts = [_encode(tokenizer, problem.prompt, config.chat_template) for _, problem in picked]
-        group_sizes = np.full(len(picked), config.group_size)
+        if config.dynamic_sampling:
+            # 1-4 in rounds, through the DAPO gate: groups whose rewards are all equal are
+            # dropped and replaced by new draws until B groups have mixed rewards
+            rolled, batch, gate = gated_rollouts(step, times)
+        else:
+            # 1. arms; with rollout_budget, CurES gives each its own group size (0: saturated, skipped)
+            t = time.perf_counter()
+            arms = scheduler.sample(config.batch_prompts)
+            group_sizes = np.full(arms.size, config.group_size, dtype=np.int64)
+            if config.rollout_budget:
+                group_sizes = bc.allocate_for(scheduler, arms, config.rollout_budget)
+                arms, group_sizes = arms[group_sizes > 0], group_sizes[group_sizes > 0]
+            times["scheduler"] = time.perf_counter() - t
+            # 2-4. problems -> rollouts (expensive) -> verifiable rewards, flat with offsets
+            rolled = roll_out(arms, group_sizes, rollout_seeds(config.seed, step, arms.size), times)
+            batch, gate = rolled, {}
 
-        # 3. rollouts (expensive)
-        t = time.perf_counter()
-        groups = engine.generate(prompts, group_sizes.tolist(), rollout_seeds(config.seed, step, len(prompts)),
-                                 max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                 top_p=config.top_p)
-        times["generate"] = time.perf_counter() - t
-
-        # 4. verifiable rewards, flat with offsets
-        offsets = np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
-        completions = [c for group in groups for c in group]
-        rewards = np.array([pool.distributions[d].reward(tokenizer.decode(c, skip_special_tokens=True), problem)
-                            for (d, problem), group in zip(picked, groups) for c in group], dtype=np.float64)
-
-        # 5. group advantages
-        advantages = group_advantages(rewards, offsets, scale=config.scale_rewards)
+        # 5. group advantages (per group, whatever its size)
+        rewards, offsets = batch.rewards, batch.offsets
+        advantages = group_advantages(rewards, offsets, scale=config.scale_rewards) if rewards.size else rewards
 
         # 6. policy update (expensive); the learning rate is a function of the step alone
         t = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
-        sequences = [prompts[g] + c for g in range(len(prompts)) for c in groups[g]]
-        prompt_lens = np.repeat([len(p) for p in prompts], group_sizes)
-        train_stats = _update_policy(policy, reference, optimizer, sequences, prompt_lens, advantages,
-                                     config, device, autocast)
+        sequences = [batch.prompts[g] + c for g, group in enumerate(batch.completions) for c in group]
+        prompt_lens = np.repeat([len(p) for p in batch.prompts], np.diff(offsets))
+        train_stats = (_update_policy(policy, reference, optimizer, sequences, prompt_lens, advantages,
+                                      config, device, autocast) if sequences else {"train/updates": 0})
         train_stats["train/lr"] = optimizer.param_groups[0]["lr"]
         times["train"] = time.perf_counter() - t
 
@@ -209,18 +248,20 @@ def train(config, engine=None):
                 raise RuntimeError(f"Weight sync failed at step {step + 1}: the engine's log-probs differ from the "
                                    f"policy's by up to {error:.3g} > sync_tolerance = {config.sync_tolerance}.")
 
-        # 8. feedback to the curriculum
+        # 8. feedback to the curriculum (the gate has already fed back every group it rolled out)
         t = time.perf_counter()
-        scheduler.update(arms, rewards, offsets)
+        if not config.dynamic_sampling:
+            scheduler.update(batch.arms, rewards, offsets)
         times["scheduler"] += time.perf_counter() - t
         times["step"] = time.perf_counter() - t_step
 
         # 9. log, eval, checkpoint
         record = {"step": step + 1,
-                  **_reward_record(rewards, offsets, picked, names, config.success_threshold),
+                  **_reward_record(rolled.rewards, rolled.offsets, rolled.picked, names, config.success_threshold),
+                  **_batch_record(rolled, batch, config),
                   **train_stats,
-                  **_perf_record(times, completions, sequences),
-                  **sync_check}
+                  **_perf_record(times, [c for group in rolled.completions for c in group], sequences),
+                  **gate, **sync_check}
         if (step + 1) % config.probs_every == 0 or step + 1 == config.steps:
             t = time.perf_counter()  # probs() is for the log only; the loop never needs it
             record.update(_probs_record(scheduler.probs(), arm_dist, names))
@@ -241,6 +282,35 @@ def train(config, engine=None):
         bar.set_postfix(reward=f"{record['train/reward']:.2f}", acc=f"{record['train/accuracy']:.2f}")
     bar.close()
     return TrainResult(history, policy, tokenizer, scheduler, pool, engine)
+
+
+@dataclass
+class Groups:
+    """Rolled-out groups: arms, (distribution, problem) pairs, prompt ids, completion ids
+    per group, and the rewards flat with ``offsets`` (group g = rewards[offsets[g]:offsets[g+1]])."""
+
+    arms: np.ndarray
+    picked: list
+    prompts: list
+    completions: list
+    rewards: np.ndarray
+    offsets: np.ndarray
+
+    def take(self, index):
+        """The groups at ``index``, in that order."""
+        sizes = np.diff(self.offsets)[index]
+        rewards = [self.rewards[self.offsets[g]:self.offsets[g + 1]] for g in index]
+        return Groups(self.arms[index], [self.picked[g] for g in index], [self.prompts[g] for g in index],
+                      [self.completions[g] for g in index], np.concatenate(rewards) if rewards else np.empty(0),
+                      np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+
+    @staticmethod
+    def concat(parts):
+        sizes = np.concatenate([np.diff(p.offsets) for p in parts])
+        return Groups(np.concatenate([p.arms for p in parts]), [x for p in parts for x in p.picked],
+                      [x for p in parts for x in p.prompts], [x for p in parts for x in p.completions],
+                      np.concatenate([p.rewards for p in parts]),
+                      np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
 
 
 # -- the policy update -------------------------------------------------------------------
@@ -377,6 +447,17 @@ def _reward_record(rewards, offsets, picked, names, threshold):
             record[f"train/reward/{name}"] = float(np.average(group_mean[chosen], weights=weights))
             record[f"train/accuracy/{name}"] = float(np.average(group_acc[chosen], weights=weights))
             record[f"curriculum/zero_var_frac/{name}"] = float(zero_var[chosen].mean())
+    return record
+
+
+def _batch_record(rolled, batch, config):
+    """What was rolled out versus trained on (they differ with the gate or an allocation)."""
+    sizes = np.diff(batch.offsets)
+    record = {"perf/rollouts": int(rolled.offsets[-1]), "train/batch_groups": int(sizes.size),
+              "train/batch_rollouts": int(sizes.sum())}
+    if config.rollout_budget:
+        record.update({"curriculum/skipped_prompts": config.batch_prompts - int(sizes.size),
+                       "curriculum/group_size_min": int(sizes.min()), "curriculum/group_size_max": int(sizes.max())})
     return record
 
 
