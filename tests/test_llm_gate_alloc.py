@@ -113,6 +113,8 @@ def test_allocation_gives_variable_group_sizes_summing_to_the_budget(model_dir, 
         assert (r["curriculum/group_size_min"], r["curriculum/group_size_max"]) == (size.min(), size.max())
     assert (sizes[0] == budget // config.batch_prompts).all()  # flat priors: equal shares
     assert any(s.min() != s.max() for s in sizes[1:])  # then the posteriors differ, and so do the groups
+    # levels 1 and 3 always give all-equal rewards: once their posteriors say so, they are skipped
+    assert any(r["curriculum/skipped_prompts"] > 0 for r in steps)
 
 
 @pytest.mark.parametrize("overrides, match", [
