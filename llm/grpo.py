@@ -192,7 +192,8 @@ def train(config, engine=None):
         times["scheduler"] = time.perf_counter() - t - times["generate"]  # includes scoring, as it is interleaved
         rolled = Groups.concat(rounds)
         batch = rolled.take(np.flatnonzero(bc.keep_mixed(rolled.rewards, rolled.offsets))[:config.batch_prompts])
-        assert np.array_equal(batch.arms, filled.arms) and np.array_equal(batch.rewards, filled.rewards)
+        if not (np.array_equal(batch.arms, filled.arms) and np.array_equal(batch.rewards, filled.rewards)):
+            raise RuntimeError("The gated batch differs from banditcurr.fill_batch's kept groups.")
         return rolled, batch, {"train/dropped_groups": filled.dropped_groups, "perf/gate_rounds": filled.rounds,
                                "perf/extra_rollouts": filled.extra_rollouts, "train/batch_full": filled.full}
 
@@ -422,6 +423,10 @@ def _compile_kernels(config, n_arms):
     arms = spare.sample(config.batch_prompts)
     spare.update(arms, np.zeros((arms.size, config.group_size)))
     spare.probs()
+    if config.rollout_budget:
+        bc.allocate_for(spare, arms, config.rollout_budget)
+    if config.dynamic_sampling:
+        bc.keep_mixed(np.zeros((arms.size, config.group_size)))
 
 
 def _encode(tokenizer, prompt, chat_template):
