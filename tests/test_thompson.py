@@ -17,6 +17,7 @@ import banditcurr as bc
 from banditcurr._dispatch import kind_of, probs_any, sample_any, update_any
 from banditcurr._posterior import beta_cdf, beta_draw, log_beta_norm
 from naive import NaiveThompson, Xoshiro, cheng_beta, thompson_win_probabilities
+from streams import assert_matches_twin, check_beta_posterior, random_feedback
 
 OPTIONS = [
     {},
@@ -27,33 +28,16 @@ OPTIONS = [
 ]
 
 
-def feedback(rng, arms, ragged):
-    sizes = rng.integers(1, 9, len(arms)) if ragged else np.full(len(arms), 4)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    success = (np.repeat(arms, sizes) % 5) / 4.0
-    rewards = (rng.random(offsets[-1]) < success).astype(float) - 0.3 * (rng.random(offsets[-1]) < 0.2)
-    return rewards, offsets
-
-
 @settings(max_examples=15, deadline=None)
 @given(option=st.sampled_from(range(len(OPTIONS))), n_arms=st.sampled_from([1, 3, 10, 40]),
        seed=st.integers(0, 2**32 - 1), ragged=st.booleans())
 def test_kernels_match_twin(option, n_arms, seed, ragged):
     hyper = OPTIONS[option]
     scheduler = bc.make("thompson", n_arms=n_arms, seed=seed, **hyper)
-    twin, stream = NaiveThompson(n_arms, **hyper), Xoshiro(scheduler.state_dict()["rng"])
-    rng = np.random.default_rng(seed)
-    for _ in range(4):
-        batch = int(rng.integers(1, 2 * n_arms + 3))
-        arms = scheduler.sample(batch)
-        np.testing.assert_array_equal(arms, twin.sample(stream, batch))
-        rewards, offsets = feedback(rng, arms, ragged)
-        scheduler.update(arms, rewards, offsets)
-        twin.update(arms, rewards, offsets)
-        state = scheduler.state_dict()
-        np.testing.assert_allclose(state["alpha"], twin.alpha, rtol=1e-12)
-        np.testing.assert_allclose(state["beta"], twin.beta, rtol=1e-12)
-        np.testing.assert_array_equal(state["rng"], stream.state())
+    twin = NaiveThompson(n_arms, **hyper)
+    assert_matches_twin(scheduler, twin, np.random.default_rng(seed), 4,
+                        lambda rng, arms: random_feedback(rng, arms, ragged, group_size=4),
+                        max_batch=2 * n_arms + 3, check=check_beta_posterior)
     if n_arms <= 10:  # quadrature against scipy's adaptive quadrature
         np.testing.assert_allclose(scheduler.probs(), twin.probs(), atol=2e-3)
 
