@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import banditcurr as bc
-from naive import NaiveDumpUCB, Xoshiro
+from naive import NaiveDumpUCB
+from streams import assert_matches_twin, binary_or_real, random_feedback
 
 options = st.fixed_dictionaries({
     "c": st.sampled_from([0.0, 1.0, 2.5]),
@@ -25,27 +26,17 @@ options = st.fixed_dictionaries({
        seed=st.integers(0, 2**32 - 1))
 def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
     """Same draws (exactly) and same probs (to rounding) on a random stream."""
-    rng = np.random.default_rng(seed)
     scheduler = bc.make("dump-ucb", n_arms=n_arms, seed=seed, **opts)
     twin = NaiveDumpUCB(n_arms, **opts)
-    twin_rng = Xoshiro(scheduler.state_dict()["rng"])
-    for _ in range(n_steps):
-        batch = int(rng.integers(1, 2 * n_arms + 4))
-        arms = scheduler.sample(batch)
-        assert np.array_equal(arms, twin.sample(twin_rng, batch))
-        sizes = rng.integers(1, 6, batch) if ragged else np.full(batch, int(rng.integers(1, 9)))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        rewards = np.where(rng.random(offsets[-1]) < 0.3, rng.integers(0, 2, offsets[-1]),
-                           np.round(rng.normal(0.0, 1.0, offsets[-1]), 2))
-        if ragged:
-            scheduler.update(arms, rewards, offsets)
-        else:
-            scheduler.update(arms, rewards.reshape(batch, -1))
-        twin.update(arms, rewards, offsets)
+
+    def check(scheduler, twin, state):
         p = scheduler.probs()
         assert np.all(p >= 0.0) and abs(p.sum() - 1.0) < 1e-12
-        np.testing.assert_allclose(p, twin.probs(), rtol=1e-9, atol=1e-13)
-    assert np.array_equal(scheduler.state_dict()["rng"], twin_rng.state())
+
+    rewards = binary_or_real(0.3, lambda rng, n: np.round(rng.normal(0.0, 1.0, n), 2))
+    assert_matches_twin(scheduler, twin, np.random.default_rng(seed), n_steps,
+                        lambda rng, arms: random_feedback(rng, arms, ragged, rewards, max_size=6),
+                        max_batch=2 * n_arms + 4, matrix=not ragged, probs_tol=(1e-9, 1e-13), check=check)
 
 
 def test_dump_formula_by_hand():

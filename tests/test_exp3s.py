@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 import banditcurr as bc
 from banditcurr.exp3s import quantile
-from naive import NaiveExp3S, Xoshiro
+from naive import NaiveExp3S
+from streams import assert_matches_twin, binary_or_real, random_feedback
 
 options = st.fixed_dictionaries({
     "eta": st.sampled_from([1e-3, 0.1, 1.0]),
@@ -35,32 +36,21 @@ def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
     """Same draws (exactly), same policy (to rounding); the multiset of distinct
     history values is the ring's content at every step."""
     opts = unpack(opts)
-    rng = np.random.default_rng(seed)
     scheduler = bc.make("exp3s", n_arms=n_arms, seed=seed, **opts)
     twin = NaiveExp3S(n_arms, **opts)
-    twin_rng = Xoshiro(scheduler.state_dict()["rng"])
-    for _ in range(n_steps):
-        batch = int(rng.integers(1, 2 * n_arms + 4))
-        arms = scheduler.sample(batch)
-        assert np.array_equal(arms, twin.sample(twin_rng, batch))
-        sizes = rng.integers(1, 6, batch) if ragged else np.full(batch, int(rng.integers(1, 9)))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        rewards = np.where(rng.random(offsets[-1]) < 0.5, rng.integers(0, 2, offsets[-1]),
-                           np.round(rng.normal(0.5, 0.5, offsets[-1]), 2))
-        if ragged:
-            scheduler.update(arms, rewards, offsets)
-        else:
-            scheduler.update(arms, rewards.reshape(batch, -1))
-        twin.update(arms, rewards, offsets)
-        np.testing.assert_allclose(scheduler.probs(), twin.probs(), rtol=1e-9, atol=1e-13)
-        state = scheduler.state_dict()
+
+    def check(scheduler, twin, state):
         head, fill, distinct = state["history_cursor"]
         assert fill == len(twin.history) and state["rounds"][0] == twin.t
         values, counts = state["history_values"][:distinct], state["history_counts"][:distinct]
         assert np.all(np.diff(values) > 0) and np.all(counts > 0)
         assert np.array_equal(np.repeat(values, counts), np.sort(state["history"][:fill]))
         assert sorted(state["history"][:fill].tolist()) == sorted(twin.history)
-    assert np.array_equal(scheduler.state_dict()["rng"], twin_rng.state())
+
+    rewards = binary_or_real(0.5, lambda rng, n: np.round(rng.normal(0.5, 0.5, n), 2))
+    assert_matches_twin(scheduler, twin, np.random.default_rng(seed), n_steps,
+                        lambda rng, arms: random_feedback(rng, arms, ragged, rewards, max_size=6),
+                        max_batch=2 * n_arms + 4, matrix=not ragged, probs_tol=(1e-9, 1e-13), check=check)
 
 
 @settings(max_examples=30, deadline=None)

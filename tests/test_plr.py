@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import banditcurr as bc
-from naive import NaivePLR, Xoshiro
+from naive import NaivePLR
+from streams import assert_matches_twin, binary_or_real, random_feedback
 
 options = st.fixed_dictionaries({
     "score": st.sampled_from(["value_l1", "abs_advantage", "positive_value_loss"]),
@@ -28,28 +29,17 @@ options = st.fixed_dictionaries({
 def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
     """Same draws (exactly) and same probs (to rounding) on a random stream; binary
     rewards make many tied scores, so shared ranks are exercised."""
-    rng = np.random.default_rng(seed)
     scheduler = bc.make("plr", n_arms=n_arms, seed=seed, **opts)
     twin = NaivePLR(n_arms, **opts)
-    twin_rng = Xoshiro(scheduler.state_dict()["rng"])
-    for _ in range(n_steps):
-        batch = int(rng.integers(1, n_arms + 3))
-        arms = scheduler.sample(batch)
-        assert np.array_equal(arms, twin.sample(twin_rng, batch))
-        sizes = rng.integers(1, 6, batch) if ragged else np.full(batch, int(rng.integers(1, 9)))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        rewards = np.where(rng.random(offsets[-1]) < 0.8, rng.integers(0, 2, offsets[-1]),
-                           np.round(rng.normal(0.0, 1.0, offsets[-1]), 1))
-        if ragged:
-            scheduler.update(arms, rewards, offsets)
-        else:
-            scheduler.update(arms, rewards.reshape(batch, -1))
-        twin.update(arms, rewards, offsets)
-        state = scheduler.state_dict()
+
+    def check(scheduler, twin, state):
         assert np.array_equal(state["last_seen"], twin.last) and state["counter"][0] == twin.c
         np.testing.assert_allclose(state["scores"], twin.s, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(scheduler.probs(), twin.probs(), rtol=1e-9, atol=1e-13)
-    assert np.array_equal(scheduler.state_dict()["rng"], twin_rng.state())
+
+    rewards = binary_or_real(0.8, lambda rng, n: np.round(rng.normal(0.0, 1.0, n), 1))
+    assert_matches_twin(scheduler, twin, np.random.default_rng(seed), n_steps,
+                        lambda rng, arms: random_feedback(rng, arms, ragged, rewards, max_size=6),
+                        max_batch=n_arms + 3, matrix=not ragged, probs_tol=(1e-9, 1e-13), check=check)
 
 
 def test_replay_distribution_by_hand():

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import banditcurr as bc
-from naive import NaiveSEC, Xoshiro
+from naive import NaiveSEC
+from streams import assert_matches_twin, random_feedback
 
 options = st.fixed_dictionaries({
     "alpha": st.sampled_from([0.5, 1.0, 0.2]),
@@ -16,11 +17,11 @@ options = st.fixed_dictionaries({
 })
 
 
-def random_rewards(rng, n_rollouts):
+def random_rewards(rng, rollout_arms):
     """Binary rewards, or reals rounded to 2 decimals (ties between groups happen)."""
     if rng.random() < 0.5:
-        return rng.integers(0, 2, n_rollouts).astype(float)
-    return np.round(rng.normal(0.0, 1.0, n_rollouts), 2)
+        return rng.integers(0, 2, len(rollout_arms)).astype(float)
+    return np.round(rng.normal(0.0, 1.0, len(rollout_arms)), 2)
 
 
 @settings(max_examples=30, deadline=None)
@@ -28,25 +29,15 @@ def random_rewards(rng, n_rollouts):
        seed=st.integers(0, 2**32 - 1))
 def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
     """Same draws (exactly) and same probs (to rounding) on a random stream."""
-    rng = np.random.default_rng(seed)
     scheduler = bc.make("sec", n_arms=n_arms, seed=seed, **opts)
     twin = NaiveSEC(n_arms, **opts)
-    twin_rng = Xoshiro(scheduler.state_dict()["rng"])
-    for _ in range(n_steps):
-        batch = int(rng.integers(1, 2 * n_arms + 4))
-        arms = scheduler.sample(batch)
-        assert np.array_equal(arms, twin.sample(twin_rng, batch))
-        sizes = rng.integers(1, 6, batch) if ragged else np.full(batch, int(rng.integers(1, 9)))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        rewards = random_rewards(rng, offsets[-1])
-        if ragged:
-            scheduler.update(arms, rewards, offsets)
-        else:
-            scheduler.update(arms, rewards.reshape(batch, -1))
-        twin.update(arms, rewards, offsets)
-        np.testing.assert_allclose(scheduler.state_dict()["q"], twin.q, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(scheduler.probs(), twin.probs(), rtol=1e-9, atol=1e-13)
-    assert np.array_equal(scheduler.state_dict()["rng"], twin_rng.state())
+
+    def check(scheduler, twin, state):
+        np.testing.assert_allclose(state["q"], twin.q, rtol=1e-12, atol=1e-15)
+
+    assert_matches_twin(scheduler, twin, np.random.default_rng(seed), n_steps,
+                        lambda rng, arms: random_feedback(rng, arms, ragged, random_rewards, max_size=6),
+                        max_batch=2 * n_arms + 4, matrix=not ragged, probs_tol=(1e-9, 1e-13), check=check)
 
 
 def test_sec_update_by_hand():

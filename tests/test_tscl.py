@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 import banditcurr as bc
 from banditcurr.tscl import window_slope
-from naive import NaiveTSCL, Xoshiro
+from naive import NaiveTSCL
+from streams import assert_matches_twin, binary_or_real, random_feedback
 
 options = st.fixed_dictionaries({
     "teacher": st.sampled_from(["sampling", "window", "online"]),
@@ -28,26 +29,16 @@ options = st.fixed_dictionaries({
 def test_kernels_equal_the_twin(opts, n_arms, n_steps, ragged, seed):
     """Same draws (exactly) and same probs (to rounding) on a random stream. K <= 4
     and window <= 4 keep the twin's enumeration of joint draws small."""
-    rng = np.random.default_rng(seed)
     scheduler = bc.make("tscl", n_arms=n_arms, seed=seed, **opts)
     twin = NaiveTSCL(n_arms, **opts)
-    twin_rng = Xoshiro(scheduler.state_dict()["rng"])
-    for _ in range(n_steps):
-        batch = int(rng.integers(1, 2 * n_arms + 4))
-        arms = scheduler.sample(batch)
-        assert np.array_equal(arms, twin.sample(twin_rng, batch))
-        sizes = rng.integers(1, 6, batch) if ragged else np.full(batch, int(rng.integers(1, 9)))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        rewards = np.where(rng.random(offsets[-1]) < 0.7, rng.integers(0, 2, offsets[-1]),
-                           np.round(rng.random(offsets[-1]), 1))
-        if ragged:
-            scheduler.update(arms, rewards, offsets)
-        else:
-            scheduler.update(arms, rewards.reshape(batch, -1))
-        twin.update(arms, rewards, offsets)
-        np.testing.assert_allclose(scheduler.state_dict()["last_score"], twin.last, rtol=1e-15)
-        np.testing.assert_allclose(scheduler.probs(), twin.probs(), rtol=1e-9, atol=1e-13)
-    assert np.array_equal(scheduler.state_dict()["rng"], twin_rng.state())
+
+    def check(scheduler, twin, state):
+        np.testing.assert_allclose(state["last_score"], twin.last, rtol=1e-15)
+
+    rewards = binary_or_real(0.7, lambda rng, n: np.round(rng.random(n), 1))
+    assert_matches_twin(scheduler, twin, np.random.default_rng(seed), n_steps,
+                        lambda rng, arms: random_feedback(rng, arms, ragged, rewards, max_size=6),
+                        max_batch=2 * n_arms + 4, matrix=not ragged, probs_tol=(1e-9, 1e-13), check=check)
 
 
 @settings(max_examples=20, deadline=None)
