@@ -14,10 +14,10 @@ from .metrics import compare, summarize
 from .presets import PRESET_PARAMS, SCENARIOS, available_scenarios, load_scenario, make_scenario
 from .scenario import ARM_LEVELS, Scenario, chain_loadings
 from .schedulers import DEFAULT_ARM_LEVELS, FixedSchedule, parse_spec
-from .simulate import ENGINES, GATES, SimulationResult, simulate
+from .simulate import ALLOCATIONS, ENGINES, GATES, SimulationResult, simulate
 
 __all__ = [
-    "ARM_LEVELS", "DEFAULT_ARM_LEVELS", "ENGINES", "FixedSchedule", "GATES", "PRESET_PARAMS", "SCENARIOS",
+    "ALLOCATIONS", "ARM_LEVELS", "DEFAULT_ARM_LEVELS", "ENGINES", "FixedSchedule", "GATES", "PRESET_PARAMS", "SCENARIOS",
     "Scenario", "SimulationResult", "available_scenarios", "chain_loadings", "compare", "load_scenario",
     "make_scenario", "parse_spec", "simulate", "summarize",
 ]

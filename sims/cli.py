@@ -89,12 +89,12 @@ def format_table(comparison, baseline="uniform"):
 
 def build_results(scenario, runs, comparison, settings):
     """The results.json document."""
+    from .metrics import mean_interval
+
     schedulers = {}
     for run in runs:
         summary = dict(comparison["schedulers"][run.label])
         mean = run.mean_accuracy
-        from .metrics import mean_interval
-
         bands = [mean_interval(mean[:, e]) for e in range(mean.shape[1])]
         summary["hyperparameters"] = run.settings.get("hyperparameters", {})
         summary["curve"] = {

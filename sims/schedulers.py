@@ -130,7 +130,3 @@ def resolve_arm_level(spec, scenario, arm_level=None):
             return DEFAULT_ARM_LEVELS[spec.name]
     return scenario.arm_level
 
-
-def label_of(scheduler):
-    """Display label of a spec string, SchedulerSpec or FixedSchedule."""
-    return scheduler.label if isinstance(scheduler, FixedSchedule) else parse_spec(scheduler).label
