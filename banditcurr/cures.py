@@ -13,8 +13,8 @@ import numpy as np
 from ._jit import jit
 from ._params import Param
 from ._posterior import beta_update
-from ._rng import sample_distinct, uniform
-from ._sampling import mix_uniform, sample_from_probs
+from ._rng import sample_distinct
+from ._sampling import mix_uniform, sample_from_probs, softmax
 from .allocation import allocate_for
 from .base import Kernels, Scheduler
 
@@ -62,16 +62,9 @@ def _log_weight(params, alpha, beta, arm):
 @jit
 def _probs(params, n_arms, f, i, out):
     alpha, beta = _views(params, n_arms, f, i)
-    top = -np.inf
     for k in range(n_arms):
         out[k] = _log_weight(params, alpha, beta, k)
-        top = max(top, out[k])
-    total = 0.0
-    for k in range(n_arms):
-        out[k] = math.exp(out[k] - top)
-        total += out[k]
-    for k in range(n_arms):
-        out[k] /= total
+    softmax(out, 1.0, out)
     mix_uniform(out, params[_UNIFORM_MIX])
 
 
@@ -83,23 +76,14 @@ def _sample_pool(params, n_arms, f, i, rng, out, pool_size):
     candidates = np.empty(pool_size, dtype=np.int64)
     sample_distinct(rng, n_arms, candidates)
     weights = np.empty(pool_size)
-    top = -np.inf
     for c in range(pool_size):
         weights[c] = _log_weight(params, alpha, beta, candidates[c])
-        top = max(top, weights[c])
-    total = 0.0
-    for c in range(pool_size):
-        weights[c] = math.exp(weights[c] - top)
-        total += weights[c]
-    for c in range(pool_size):
-        weights[c] /= total
+    softmax(weights, 1.0, weights)
     mix_uniform(weights, params[_UNIFORM_MIX])
-    keys = np.empty(pool_size)
-    for c in range(pool_size):
-        keys[c] = math.log(1.0 - uniform(rng)) / weights[c]
-    order = np.argsort(-keys, kind="mergesort")
+    picks = np.empty(out.shape[0], dtype=np.int64)
+    sample_from_probs(rng, weights, picks)
     for b in range(out.shape[0]):
-        out[b] = candidates[order[b]]
+        out[b] = candidates[picks[b]]
 
 
 @jit
