@@ -2,7 +2,7 @@
 
 A scheduler's learned state is two flat arrays, ``f`` (float64) and ``i`` (int64),
 plus a random stream ``rng`` (uint64[4]). Its module names the fields those arrays
-hold and provides five kernels with one signature for every scheduler, so the
+hold and provides six kernels with one signature for every scheduler, so the
 simulator can call any of them from its own compiled loop:
 
     sizes(params, n_arms) -> (n_float, n_int)
