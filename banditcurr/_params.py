@@ -72,6 +72,20 @@ class Param:
         return value
 
 
+def check_int(name, value, low=1, owner=""):
+    """``value`` as an int >= ``low``, or a TypeError/ValueError naming the argument
+    (and its ``owner``, e.g. "simulate", when given)."""
+    if type(value) is int and value >= low:  # the common case, checked first
+        return value
+    where = f" of {owner}" if owner else ""
+    problem = f"The {name!r} argument{where} must be an int >= {low}. Got {value!r} instead."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(problem)
+    if value < low:
+        raise ValueError(problem)
+    return int(value)
+
+
 def pack_params(owner, params, values):
     """Validate ``values`` (a dict name -> value) against ``params``; return float64 array."""
     return np.array([p.check(owner, values[p.name]) for p in params], dtype=np.float64)

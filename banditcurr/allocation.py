@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from ._jit import jit
+from ._params import check_int
 from ._posterior import beta_cdf, log_beta_norm
 
 @jit
@@ -172,14 +173,6 @@ def _allocate(sigma, budget, min_size, max_size, out):
 
 # -- public functions -----------------------------------------------------------------
 
-def _check_count(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
-    if value < low:
-        raise ValueError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
-    return int(value)
-
-
 def _check_vector(name, values, low=None, high=None, low_open=False):
     array = np.asarray(values)
     if array.ndim != 1 or array.size == 0:
@@ -202,11 +195,11 @@ def _check_vector(name, values, low=None, high=None, low_open=False):
 
 
 def _check_budget(n, budget, min_size, max_size):
-    min_size = _check_count("min_size", min_size, 1)
-    budget = _check_count("budget", budget, min_size)
+    min_size = check_int("min_size", min_size, 1)
+    budget = check_int("budget", budget, min_size)
     if max_size is None:
         return budget, min_size, 0
-    max_size = _check_count("max_size", max_size, min_size)
+    max_size = check_int("max_size", max_size, min_size)
     n_needed = -(-budget // max_size)
     if n_needed > n or n_needed * min_size > budget:
         raise ValueError(

@@ -30,7 +30,7 @@ import numpy as np
 
 from ._checks import OffsetCache, check_feedback
 from ._jit import jit
-from ._params import Param, pack_params
+from ._params import Param, check_int, pack_params
 from ._rng import seed_state
 
 # What a scheduler module needs (docs/contract.md, "Writing a new scheduler").
@@ -48,16 +48,6 @@ class Kernels:
     update: Callable
     sample: Callable
     probs: Callable
-
-
-def _as_int(name, value, low=1):
-    if type(value) is int and value >= low:  # the common case, checked first
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
-    if value < low:
-        raise ValueError(f"The {name!r} argument must be an int >= {low}. Got {value!r} instead.")
-    return int(value)
 
 
 def _same(a, b):
@@ -109,7 +99,7 @@ class Scheduler:
     permutation_equivariant: ClassVar[bool] = True
 
     def __init__(self, n_arms, *, seed=None, **hyperparameters):
-        self.n_arms = _as_int("n_arms", n_arms)
+        self.n_arms = check_int("n_arms", n_arms)
         known = {p.name: p.default for p in self.params}
         unknown = sorted(set(hyperparameters) - set(known))
         if unknown:
@@ -141,7 +131,7 @@ class Scheduler:
 
     def sample(self, batch_size):
         """Return ``batch_size`` arm ids (np.int64) to train on next."""
-        batch_size = _as_int("batch_size", batch_size)
+        batch_size = check_int("batch_size", batch_size)
         out = np.empty(batch_size, dtype=np.int64)
         self.kernels.sample(self._params, self.n_arms, self._f, self._i, self._rng, out)
         return out

@@ -24,7 +24,7 @@ import numpy as np
 
 import banditcurr as bc
 from banditcurr._dispatch import kind_of
-from banditcurr._params import pack_params
+from banditcurr._params import check_int, pack_params
 from banditcurr._rng import spawn_states
 from banditcurr.allocation import has_posterior
 
@@ -79,14 +79,6 @@ class SimulationResult:
         return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
 
 
-def _check_int(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"The {name!r} argument of simulate must be an int >= {low}. Got {value!r} instead.")
-    if value < low:
-        raise ValueError(f"The {name!r} argument of simulate must be an int >= {low}. Got {value!r} instead.")
-    return int(value)
-
-
 def eval_schedule(steps, eval_every):
     """(eval_steps (E,), eval_slot (T,)): evaluate at step 0, every ``eval_every``
     steps and after the last; eval_slot[t] is the index written after step t, or -1."""
@@ -138,15 +130,15 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
     if not isinstance(scenario, Scenario):
         raise TypeError(f"The 'scenario' argument of simulate must be a sims.Scenario (e.g. "
                         f"sims.make_scenario('kk12')). Got {type(scenario).__name__}.")
-    seeds = _check_int("seeds", seeds, 1)
-    steps = scenario.steps if steps is None else _check_int("steps", steps, 1)
-    batch_size = scenario.batch_size if batch_size is None else _check_int("batch_size", batch_size, 1)
-    group_size = scenario.group_size if group_size is None else _check_int("group_size", group_size, 1)
-    seed = _check_int("seed", seed, 0)
-    eval_every = _check_int("eval_every", eval_every, 1)
+    seeds = check_int("seeds", seeds, 1, owner="simulate")
+    steps = scenario.steps if steps is None else check_int("steps", steps, 1, owner="simulate")
+    batch_size = scenario.batch_size if batch_size is None else check_int("batch_size", batch_size, 1, owner="simulate")
+    group_size = scenario.group_size if group_size is None else check_int("group_size", group_size, 1, owner="simulate")
+    seed = check_int("seed", seed, 0, owner="simulate")
+    eval_every = check_int("eval_every", eval_every, 1, owner="simulate")
     if gate not in GATES:
         raise ValueError(f"The 'gate' argument of simulate must be one of {tuple(GATES)}. Got {gate!r} instead.")
-    max_rounds = _check_int("max_rounds", max_rounds, 1)
+    max_rounds = check_int("max_rounds", max_rounds, 1, owner="simulate")
     if allocation not in ALLOCATIONS:
         raise ValueError(f"The 'allocation' argument of simulate must be one of {tuple(ALLOCATIONS)}. "
                          f"Got {allocation!r} instead.")
@@ -233,7 +225,7 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' argument of simulate must be one of {ENGINES}. Got {engine!r} instead.")
     if threads is not None:
-        _check_int("threads", threads, 1)
+        check_int("threads", threads, 1, owner="simulate")
     if progress is not None and not callable(progress):
         raise TypeError(f"The 'progress' argument of simulate must be callable or None. Got {progress!r}.")
     start = time.perf_counter()
