@@ -21,6 +21,22 @@ _CF_TINY = 1e-300
 _CF_MAX_ITER = 100_000
 
 
+POSTERIOR_FIELDS = ("alpha", "beta")
+
+
+@jit
+def posterior_sizes(params, n_arms):
+    """State size of a scheduler whose state is one Beta posterior per arm."""
+    return 2 * n_arms, 0
+
+
+@jit
+def posterior_views(params, n_arms, f, i):
+    """(alpha, beta): the Beta posterior's shapes per arm (prior + successes, prior +
+    failures, decayed if decay < 1), float64 (n_arms,) views into ``f``."""
+    return f[:n_arms], f[n_arms:2 * n_arms]
+
+
 @jit
 def beta_update(alpha, beta, prior_alpha, prior_beta, decay, threshold, arms, rewards, offsets):
     """MoPPS posterior update for one feedback batch, in place.

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._jit import jit
 from ._params import Param
-from ._posterior import beta_update
+from ._posterior import POSTERIOR_FIELDS, beta_update, posterior_sizes, posterior_views
 from ._rng import sample_distinct
 from ._sampling import mix_uniform, sample_from_probs, softmax
 from .allocation import allocate_for
@@ -22,20 +22,8 @@ from .base import Kernels, Scheduler
 _THRESHOLD, _TEMPERATURE, _SCALE_BY_SUCCESSES, _DECAY, _POOL_RATIO, _UNIFORM_MIX = range(6)
 
 
-@jit
-def _sizes(params, n_arms):
-    return 2 * n_arms, 0
-
-
-@jit
-def _views(params, n_arms, f, i):
-    return (
-        f[:n_arms],  # alpha: 1 + s_x, the posterior's first parameter (successes, decayed if decay < 1)
-        f[n_arms:2 * n_arms],  # beta: 1 + f_x (failures)
-    )
-
-
-FIELDS = ("alpha", "beta")
+# state: one Beta posterior per arm, shared layout with thompson
+_sizes, _views, FIELDS = posterior_sizes, posterior_views, POSTERIOR_FIELDS
 
 
 @jit

@@ -10,7 +10,8 @@ import numpy as np
 
 from ._jit import jit
 from ._params import Param
-from ._posterior import beta_draw, beta_draw_setup, beta_outside, beta_setup, beta_update, log_beta_norm
+from ._posterior import (POSTERIOR_FIELDS, beta_draw, beta_draw_setup, beta_outside, beta_setup, beta_update,
+                         log_beta_norm, posterior_sizes, posterior_views)
 from ._rng import sample_distinct
 from .base import Kernels, Scheduler
 
@@ -27,20 +28,8 @@ _Z_NODES = np.array([-6.0, -5.0, -4.0, -3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0,
                      0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0])
 
 
-@jit
-def _sizes(params, n_arms):
-    return 2 * n_arms, 0
-
-
-@jit
-def _views(params, n_arms, f, i):
-    return (
-        f[:n_arms],  # alpha: Beta posterior's first shape per arm (prior + successes)
-        f[n_arms:2 * n_arms],  # beta: second shape (prior + failures)
-    )
-
-
-FIELDS = ("alpha", "beta")
+# state: one Beta posterior per arm, shared layout with cures
+_sizes, _views, FIELDS = posterior_sizes, posterior_views, POSTERIOR_FIELDS
 
 
 @jit
