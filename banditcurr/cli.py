@@ -13,6 +13,7 @@ COMMANDS = {
     "simulate": ("banditcurr.sims.cli", "study schedulers on a synthetic GRPO learner (no GPU)"),
     "train": ("banditcurr.llm.cli", "GRPO training of a language model with a curriculum"),
     "plot": ("banditcurr.llm.plot", "plot a training run's JSONL log"),
+    "ledger": ("banditcurr.ledger", "per-distribution and per-prompt pass rates of a rollout ledger"),
 }
 
 
