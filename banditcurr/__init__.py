@@ -19,6 +19,7 @@ from .gates import FilledBatch, fill_batch, keep_mixed
 from .learnability import Learnability
 from .plr import PLR
 from .sec import SEC
+from .state_io import load_state, read_state, save_state
 from .thompson import Thompson
 from .tscl import TSCL
 from .two_level import TwoLevel
@@ -29,4 +30,4 @@ __version__ = "0.1.0"
 __all__ = ["CurES", "DumpUCB", "Exp3S", "Learnability", "PLR", "REGISTRY", "SEC", "Scheduler", "TSCL",
            "Thompson", "TwoLevel", "Uniform", "available", "make", "__version__",
            "allocate_by_weight", "allocate_for", "allocate_rollouts", "allocate_rollouts_posterior",
-           "FilledBatch", "fill_batch", "keep_mixed"]
+           "FilledBatch", "fill_batch", "keep_mixed", "load_state", "read_state", "save_state"]

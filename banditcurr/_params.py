@@ -89,3 +89,10 @@ def check_int(name, value, low=1, owner=""):
 def pack_params(owner, params, values):
     """Validate ``values`` (a dict name -> value) against ``params``; return float64 array."""
     return np.array([p.check(owner, values[p.name]) for p in params], dtype=np.float64)
+
+
+def plain_values(params, values):
+    """The (already validated) ``values`` as plain Python values of each Param's kind
+    (e.g. numpy ints become int), so they print, compare and serialise as JSON alike."""
+    convert = {"int": int, "float": float, "bool": bool, "choice": lambda value: value}
+    return {p.name: None if values[p.name] is None else convert[p.kind](values[p.name]) for p in params}

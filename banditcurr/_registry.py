@@ -41,9 +41,22 @@ def make(name, n_arms, seed=None, **hyperparameters):
 
     ``hyperparameters`` override the preset's. Example: ``make("dump-ucb", 12, seed=0)``.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"The 'name' argument of make must be a str, one of: {', '.join(available())}. "
+                        f"Got {name!r} ({type(name).__name__}).")
     if name not in REGISTRY:
-        close = difflib.get_close_matches(str(name), REGISTRY, n=1)
+        close = difflib.get_close_matches(name, REGISTRY, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"Unknown scheduler {name!r}.{hint} Known schedulers: {', '.join(available())}.")
     cls, preset = REGISTRY[name]
     return cls(n_arms, seed=seed, **{**preset, **hyperparameters})
+
+
+def scheduler_class(name):
+    """The scheduler class whose ``name`` attribute is ``name`` (what ``state_dict``
+    records), e.g. ``"learnability"`` for both the ``learnability`` and ``sfl`` presets."""
+    for cls, _ in REGISTRY.values():
+        if cls.name == name:
+            return cls
+    raise ValueError(f"The state names the scheduler {name!r}, which this banditcurr does not know. "
+                     f"Known schedulers: {', '.join(available())}.")

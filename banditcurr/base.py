@@ -23,6 +23,8 @@ A new scheduler imports ``Kernels``, ``Param``, ``Scheduler`` and ``jit`` from h
 (see docs/contract.md).
 """
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -30,7 +32,7 @@ import numpy as np
 
 from ._checks import OffsetCache, check_feedback
 from ._jit import jit
-from ._params import Param, check_int, pack_params
+from ._params import Param, check_int, pack_params, plain_values
 from ._rng import seed_state
 
 # What a scheduler module needs (docs/contract.md, "Writing a new scheduler").
@@ -58,20 +60,73 @@ def _same(a, b):
         return False
 
 
+def _plain(value):
+    """A 0-d array (what np.load gives for a saved scalar) as its Python value."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def hyperparameters_json(hyperparameters):
+    """The canonical JSON text of a hyperparameter dict (sorted keys): how
+    ``state_dict`` stores it, so a state is plain arrays and scalars."""
+    return json.dumps(hyperparameters, sort_keys=True, allow_nan=False)
+
+
+def _saved_hyperparameters(value):
+    """A state's hyperparameters as a dict: from the JSON text ``state_dict`` writes
+    (also as the 0-d str array ``np.load`` gives back), or a dict."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "U":
+        value = str(value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"The 'state' entry 'hyperparameters' is not valid JSON: {error}.") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"The 'state' entry 'hyperparameters' must be the JSON text from state_dict() (or a dict). "
+                        f"Got {type(value).__name__}.")
+    return value
+
+
+def _exact_integers(raw, dtype):
+    """``raw`` (nested lists of Python ints, e.g. parsed JSON) as an array of the integer
+    ``dtype`` with every value exact, or None if it holds anything else."""
+    items = np.array(raw, dtype=object)
+    flat = items.reshape(-1)
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in flat):
+        return None
+    try:
+        return items.astype(dtype)
+    except (OverflowError, ValueError):
+        return None
+
+
 def _state_array(name, state, view):
     """state[name] as an array shaped and typed like ``view``, or a clear error."""
     if name not in state:
         raise ValueError(f"The 'state' dict lacks the array {name!r}.")
-    try:
-        array = np.asarray(state[name])
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"The 'state' entry {name!r} is not an array: {error}") from None
+    raw = state[name]
+    array = None
+    if isinstance(raw, (list, tuple)) and view.dtype.kind in "iu":  # JSON lists: ints exactly, any size
+        try:
+            array = _exact_integers(raw, view.dtype)
+        except ValueError:  # ragged nesting
+            array = None
+    if array is None:
+        try:
+            array = np.asarray(raw)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"The 'state' entry {name!r} is not an array: {error}") from None
+    if array.size == 0 and view.size == 0 and array.dtype.kind in "biuf":  # an empty JSON list: float64 (0,)
+        return np.zeros(view.shape, dtype=view.dtype)
     if array.shape != view.shape:
         raise ValueError(f"The 'state' array {name!r} has shape {array.shape}; expected {view.shape}.")
     wrong_type = TypeError(f"The 'state' array {name!r} has dtype {array.dtype}; expected {view.dtype}.")
     if array.dtype.kind not in "biuf":
         raise wrong_type
-    converted = array.astype(view.dtype, copy=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        converted = array.astype(view.dtype, copy=True)
     # int64 <-> uint64 only when every value survives (e.g. an rng saved as int64)
     lossless = np.can_cast(array.dtype, view.dtype, casting="same_kind") or (
         array.dtype.kind in "iu" and view.dtype.kind in "iu" and np.array_equal(converted, array))
@@ -108,8 +163,8 @@ class Scheduler:
                 f"Valid ones: {sorted(known) or 'none'}."
             )
         known.update(hyperparameters)
-        self.hyperparameters = known
         self._params = pack_params(type(self).__name__, self.params, known)
+        self.hyperparameters = plain_values(self.params, known)
         self._check_hyperparameters()
         n_float, n_int = self.kernels.sizes(self._params, self.n_arms)
         self._f = np.zeros(n_float, dtype=np.float64)
@@ -160,19 +215,41 @@ class Scheduler:
         state["rng"] = self._rng.copy()
         state["scheduler"] = self.name
         state["n_arms"] = self.n_arms
-        state["hyperparameters"] = dict(self.hyperparameters)
+        state["hyperparameters"] = hyperparameters_json(self.hyperparameters)
         return state
+
+    @classmethod
+    def from_state_dict(cls, state):
+        """A new scheduler of this class restored from ``state`` (its size and
+        hyperparameters read from the state; an exact resume)."""
+        if not isinstance(state, Mapping) or "n_arms" not in state or "hyperparameters" not in state:
+            raise ValueError("The 'state' argument must be a dict from state_dict() (with 'n_arms' and "
+                             "'hyperparameters' entries).")
+        scheduler = cls(check_int("n_arms", _plain(state["n_arms"])), seed=0,
+                        **cls._construction_arguments(state, _saved_hyperparameters(state["hyperparameters"])))
+        scheduler.load_state_dict(state)
+        return scheduler
+
+    @classmethod
+    def _construction_arguments(cls, state, hyperparameters):
+        """Keyword arguments that rebuild the scheduler a ``state`` came from."""
+        return hyperparameters
 
     def load_state_dict(self, state):
         """Restore a ``state_dict`` of a scheduler of the same name, size and
         hyperparameters; checked whole before anything is written."""
-        if not isinstance(state, dict):
+        if not isinstance(state, Mapping):
             raise TypeError(f"The 'state' argument must be a dict from state_dict(). Got {type(state).__name__}.")
+        state = dict(state)  # e.g. the NpzFile of np.load(path, allow_pickle=False)
         expected = {"scheduler": self.name, "n_arms": self.n_arms, "hyperparameters": self.hyperparameters}
         for key, value in expected.items():
             if key not in state:
                 raise ValueError(f"The 'state' dict has no {key!r} entry: was it made by state_dict()?")
-            if not _same(state[key], value):
+            saved = state[key]
+            if key == "hyperparameters":
+                saved = _saved_hyperparameters(saved)
+                value = json.loads(hyperparameters_json(value))
+            if not _same(_plain(saved), value):
                 raise ValueError(
                     f"The 'state' dict is for {key}={state[key]!r}, but this scheduler has {key}={value!r}. "
                     f"Create the scheduler with the same settings before loading."

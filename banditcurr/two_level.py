@@ -20,6 +20,8 @@ scheduler's arm id). Both are derived from ``groups`` by ``_init``, so they are 
 part of the state dict.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from . import _dispatch
@@ -344,8 +346,14 @@ class TwoLevel(Scheduler):
         state["groups"] = np.array(self.groups, copy=True)
         return state
 
+    @classmethod
+    def _construction_arguments(cls, state, hyperparameters):
+        if "groups" not in state:
+            raise ValueError("The 'state' dict has no 'groups' entry: was it made by TwoLevel.state_dict()?")
+        return {**hyperparameters, "groups": state["groups"]}
+
     def load_state_dict(self, state):
-        if isinstance(state, dict):
+        if isinstance(state, Mapping):
             if "groups" not in state:
                 raise ValueError("The 'state' dict has no 'groups' entry: was it made by TwoLevel.state_dict()?")
             if not np.array_equal(np.asarray(state["groups"]), self.groups):
