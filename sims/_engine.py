@@ -28,7 +28,13 @@ One training step of one seed (``_step``):
    ``GATE_DYNAMIC``: DAPO dynamic sampling as ``banditcurr.gates.fill_batch``, only
    groups with mixed rewards, drawing the missing ones again until B are kept or
    ``max_rounds`` rounds were drawn; every rollout counts);
-7. the GRPO step on the kept groups, then forgetting; records and evaluation.
+7. the GRPO step on the kept groups (plain, or Adam-normalised per skill), the
+   memorisation step of the trained prompts' own logits, update noise, then
+   forgetting; records, evaluation, and the optional per-group trace.
+
+The learner options (Adam, memorisation, update noise; ``docs/simulator.md``) are off
+by default; off, they draw nothing and leave every floating-point operation of the
+plain learner as it was, so results without them are bit-identical.
 
 Array shapes (S seeds, T steps, E evaluation points, C distributions, M skills,
 N training prompts): see ``simulate.py``, which builds them.
@@ -42,7 +48,7 @@ from numba import njit
 from banditcurr._dispatch import sample_any, update_any
 from banditcurr._feedback import ADVANTAGE_EPS
 from banditcurr._jit import JIT_OPTIONS, jit
-from banditcurr._rng import next_u64, uniform
+from banditcurr._rng import next_u64, normal, uniform
 from banditcurr._sampling import sample_from_probs
 from banditcurr.allocation import _allocate, _state_posterior_sigma, _success_sigma
 
@@ -57,8 +63,10 @@ _U11 = np.uint64(11)
 FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
 
 # settings_f (float64) and settings_i (int64) layouts
-LEARNING_RATE, FORGETTING, SATURATION, CONFIDENCE = range(4)
-BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS, ALLOCATION = range(6)
+LEARNING_RATE, FORGETTING, SATURATION, CONFIDENCE, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, MEMORIZATION, \
+    UPDATE_NOISE = range(9)
+BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS, ALLOCATION, OPTIMIZER = range(7)
+OPTIMIZER_SGD, OPTIMIZER_ADAM = 0, 1
 GATE_NONE, GATE_DYNAMIC = 0, 1
 ALLOCATION_FIXED, ALLOCATION_POSTERIOR, ALLOCATION_ORACLE = 0, 1, 2
 MIN_GROUP_SIZE = 2  # a prompt that gets rollouts gets at least two (GRPO compares them)
@@ -102,6 +110,32 @@ def evaluate(loadings, skills, eval_difficulty, exp_difficulty, out):
 
 
 @jit
+def group_coefficient(n, total, square_total):
+    """sum_j A_j (r_j - p) of one group of n >= 2 rollouts with sum_j r_j = ``total``
+    and sum_j r_j^2 = ``square_total``: sum_j (r_j - mean)^2 / (std + 1e-6) (see
+    ``policy_gradient_step``)."""
+    squares = max(square_total - total * total / n, 0.0)
+    std = math.sqrt(squares / (n - 1))
+    return squares / (std + ADVANTAGE_EPS)
+
+
+@jit
+def distribution_gradient(train_dist, prompts, sizes, sums, square_sums, n_groups, grad):
+    """grad[c] = sum over the first ``n_groups`` groups of distribution c of
+    sum_j A_j (r_j - p) (``group_coefficient``; groups of fewer than 2 rollouts give 0);
+    ``grad``: float64 (C,), overwritten. Returns the number of rollouts of those groups."""
+    grad[:] = 0.0
+    n_rollouts = 0
+    for g in range(n_groups):
+        n = sizes[g]
+        n_rollouts += n
+        if n < 2:
+            continue
+        grad[train_dist[prompts[g]]] += group_coefficient(n, sums[g], square_sums[g])
+    return n_rollouts
+
+
+@jit
 def policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, square_sums, n_groups,
                          learning_rate, grad):
     """The GRPO step on the first ``n_groups`` groups, in place on ``skills``.
@@ -119,16 +153,7 @@ def policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, squ
     The products are gathered per distribution first (``grad``: scratch, float64
     (C,)), then spread over the skills: C x M products instead of n_groups x M.
     """
-    grad[:] = 0.0
-    n_rollouts = 0
-    for g in range(n_groups):
-        n = sizes[g]
-        n_rollouts += n
-        if n < 2:
-            continue
-        squares = max(square_sums[g] - sums[g] * sums[g] / n, 0.0)
-        std = math.sqrt(squares / (n - 1))
-        grad[train_dist[prompts[g]]] += squares / (std + ADVANTAGE_EPS)  # sum_j A_j (r_j - p)
+    n_rollouts = distribution_gradient(train_dist, prompts, sizes, sums, square_sums, n_groups, grad)
     if n_rollouts == 0:
         return
     scale = learning_rate / n_rollouts
@@ -136,6 +161,93 @@ def policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, squ
         if grad[c] != 0.0:
             for m in range(skills.shape[0]):
                 skills[m] += scale * grad[c] * loadings[c, m]
+
+
+@jit
+def adam_step(loadings, grad, n_rollouts, learning_rate, beta1, beta2, eps, skills, moments):
+    """Adam-normalised step from the per-distribution sums ``grad`` (float64 (C,), as
+    ``distribution_gradient`` leaves them), in place on ``skills`` (M,) and ``moments``
+    (float64 (2 M + 1,): first moments m, second moments v, then the step count t).
+
+        g = (1 / n_rollouts) sum_c grad[c] loadings[c]      (the plain step / eta)
+        m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2,   t <- t + 1
+        skills += eta (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    (Kingma & Ba 2015, Algorithm 1). A step with no rollouts changes nothing.
+    """
+    if n_rollouts == 0:
+        return
+    n_skills = skills.shape[0]
+    moments[2 * n_skills] += 1.0
+    t = moments[2 * n_skills]
+    correct1 = 1.0 - beta1 ** t
+    correct2 = 1.0 - beta2 ** t
+    for m in range(n_skills):
+        g = 0.0
+        for c in range(grad.shape[0]):
+            g += grad[c] * loadings[c, m]
+        g /= n_rollouts
+        moments[m] = beta1 * moments[m] + (1.0 - beta1) * g
+        moments[n_skills + m] = beta2 * moments[n_skills + m] + (1.0 - beta2) * g * g
+        skills[m] += learning_rate * (moments[m] / correct1) / (math.sqrt(moments[n_skills + m] / correct2) + eps)
+
+
+@jit
+def memorize(memo, prompts, sizes, sums, n_groups, n_rollouts, rate):
+    """The memorisation step: each trained prompt's own logit u_i (``memo``, float64
+    (N,)) moves by the gradient of log pi with respect to u_i, which is 1 for prompt i
+    only: u_i += rate / n_rollouts * sum_j A_j (r_j - p) (binary rewards, sums = square
+    sums). Prompts not trained on keep u_i."""
+    if n_rollouts == 0:
+        return
+    for g in range(n_groups):
+        n = sizes[g]
+        if n >= 2:
+            memo[prompts[g]] += rate / n_rollouts * group_coefficient(n, sums[g], sums[g])
+
+
+@jit
+def learner_update(world, settings_f, settings_i, skills, extra, learn_rng, prompts, sizes, sums, n_groups, grad):
+    """The whole learner update after a step's rollouts, in place on ``skills`` and
+    ``extra`` (Adam moments then memorisation logits, see ``extra_layout``): the GRPO
+    step (plain or Adam), memorisation, update noise skills += sigma xi (xi standard
+    normal per skill, from the learner stream), then forgetting of skills and
+    memorisation logits. With every option off it is ``policy_gradient_step`` and
+    ``forget`` exactly."""
+    loadings, init_skills, train_dist = world[0], world[1], world[2]
+    learning_rate = settings_f[LEARNING_RATE]
+    n_adam, n_memo = extra_layout(settings_f, settings_i, skills.shape[0], train_dist.shape[0])
+    if settings_i[OPTIMIZER] == OPTIMIZER_SGD:
+        policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, sums, n_groups, learning_rate, grad)
+        n_rollouts = 0
+        if n_memo > 0:
+            for g in range(n_groups):
+                n_rollouts += sizes[g]
+    else:
+        n_rollouts = distribution_gradient(train_dist, prompts, sizes, sums, sums, n_groups, grad)
+        adam_step(loadings, grad, n_rollouts, learning_rate, settings_f[ADAM_BETA1], settings_f[ADAM_BETA2],
+                  settings_f[ADAM_EPS], skills, extra[:n_adam])
+    memo = extra[n_adam:n_adam + n_memo]
+    if n_memo > 0:
+        memorize(memo, prompts, sizes, sums, n_groups, n_rollouts, settings_f[MEMORIZATION])
+    noise = settings_f[UPDATE_NOISE]
+    if noise > 0.0:
+        for m in range(skills.shape[0]):
+            skills[m] += noise * normal(learn_rng)
+    forgetting = settings_f[FORGETTING]
+    forget(skills, init_skills, forgetting)
+    if n_memo > 0 and forgetting > 0.0:
+        for x in range(n_memo):
+            memo[x] *= 1.0 - forgetting
+
+
+@jit
+def extra_layout(settings_f, settings_i, n_skills, n_prompts):
+    """(Adam state length, memorisation logits length) of a seed's ``extra`` row:
+    2 M + 1 with Adam (else 0), then N with memorisation (else 0)."""
+    n_adam = 2 * n_skills + 1 if settings_i[OPTIMIZER] == OPTIMIZER_ADAM else 0
+    n_memo = n_prompts if settings_f[MEMORIZATION] > 0.0 else 0
+    return n_adam, n_memo
 
 
 @jit
@@ -200,10 +312,14 @@ def _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw):
 
 
 @_inline
-def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sched_rng, learn_rng,
-          work, record_counts):
+def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f, i, sched_rng, learn_rng,
+          work, record_counts, trace):
     """One training step of one seed; returns (rollouts, zero-variance groups,
     generated groups, summed reward).
+
+    ``trace`` = (arm, prompt, successes, size, trained) rows of this step, int64 (R,)
+    each (trained 0/1), or arrays of length 0 for no trace: every generated group is
+    written in order from slot 0, the rest keep their fill (prompt -1).
 
     Without a gate: one round of B groups, all trained on. With ``GATE_DYNAMIC``, as
     ``banditcurr.gates.fill_batch`` (oversample 1, update "all"): round r draws the
@@ -223,6 +339,9 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
     n_used = 0
     reward_sum = 0.0
     n_kept = 0
+    n_traced = 0
+    n_memo = extra_layout(settings_f, settings_i, skills.shape[0], train_dist.shape[0])[1]
+    memo = extra[extra.shape[0] - n_memo:]
     for c in range(base.shape[0]):  # the policy is fixed during the step's rollouts
         base[c] = logit(loadings, skills, c, 0.0)
     for _ in range(settings_i[MAX_ROUNDS] if gate == GATE_DYNAMIC else 1):
@@ -250,7 +369,10 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
             else:
                 # uniform within the pool, as banditcurr._sampling.sample_uniform draws
                 prompts[b] = pool_start[arms[b]] + np.int64(uniform(learn_rng) * pool_count[arms[b]])
-            probs[b] = sigmoid(base[train_dist[prompts[b]]] - train_difficulty[prompts[b]])
+            if n_memo > 0:  # the prompt's own memorised logit u_i
+                probs[b] = sigmoid(base[train_dist[prompts[b]]] - train_difficulty[prompts[b]] + memo[prompts[b]])
+            else:
+                probs[b] = sigmoid(base[train_dist[prompts[b]]] - train_difficulty[prompts[b]])
         _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma)
         rolled = 0  # groups with rollouts, moved to the front; offsets over them
         offsets[0] = 0
@@ -266,6 +388,13 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
             k = bernoulli_group(learn_rng, probs[b], rewards, offsets[b], offsets[b + 1])
             sums[b] = k  # rewards are 0 or 1: the sum of squares is the same number
             reward_sum += k
+        if trace[0].shape[0] > 0:
+            for b in range(count):
+                trace[0][n_traced + b] = arms[b]
+                trace[1][n_traced + b] = prompts[b]
+                trace[2][n_traced + b] = np.int64(sums[b])
+                trace[3][n_traced + b] = sizes[b]
+                trace[4][n_traced + b] = 1 if gate == GATE_NONE else 0
         if kind != FIXED_KIND:
             update_any(kind, params, n_arms, f, i, arms[:count], rewards[:total], offsets[:count + 1])
         n_rollouts += total
@@ -279,33 +408,37 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, f, i, sch
                 keep_sizes[n_kept] = sizes[b]
                 keep_sums[n_kept] = sums[b]
                 n_kept += 1
+                if trace[0].shape[0] > 0:
+                    trace[4][n_traced + b] = 1
+        n_traced += count
         if gate == GATE_NONE or n_kept == batch_size:
             break
     for x in range(n_used):
         used[used_list[x]] = False
     if gate == GATE_NONE:
-        policy_gradient_step(loadings, train_dist, skills, prompts, sizes, sums, sums, count,
-                             settings_f[LEARNING_RATE], grad)
+        learner_update(world, settings_f, settings_i, skills, extra, learn_rng, prompts, sizes, sums, count, grad)
     else:
-        policy_gradient_step(loadings, train_dist, skills, keep_prompts, keep_sizes, keep_sums, keep_sums, n_kept,
-                             settings_f[LEARNING_RATE], grad)
-    forget(skills, init_skills, settings_f[FORGETTING])
+        learner_update(world, settings_f, settings_i, skills, extra, learn_rng, keep_prompts, keep_sizes, keep_sums,
+                       n_kept, grad)
     return n_rollouts, n_zero, n_groups, reward_sum
 
 
 @jit
-def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, state, records,
+def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, state, records, trace,
               s_start, s_stop, t_start, t_stop):
     """Advance seeds s_start..s_stop-1 from step t_start to t_stop (exclusive).
 
-    state = (skills (S, M), f (S, n_float), i (S, n_int), sched_rng (S, 4), learn_rng (S, 4));
+    state = (skills (S, M), f (S, n_float), i (S, n_int), sched_rng (S, 4), learn_rng (S, 4),
+    extra (S, X): Adam moments and memorisation logits, ``extra_layout``);
     records = (accuracy (S, E, C), zero_variance (S, T), arm_counts (S, T, C) int64,
-    rollouts (S, T) int64 cumulative, train_reward (S, T)); eval_slot (T,) int64: the
+    rollouts (S, T) int64 cumulative, train_reward (S, T)); trace = (arm, prompt, successes,
+    size, trained), int64 (S, T, R) each, R >= the groups one step can generate, or
+    (S, T, 0) for none; eval_slot (T,) int64: the
     evaluation index written after step t, or -1. Evaluation 0 (step 0) is written
     when t_start == 0. A seed touches only its own rows, and the GIL is released, so
     disjoint seed ranges run in parallel threads with results independent of the split.
     """
-    skills, f, i, sched_rng, learn_rng = state
+    skills, f, i, sched_rng, learn_rng, extra = state
     accuracy, zero_variance, arm_counts, rollouts, train_reward = records
     loadings, eval_difficulty, exp_eval = world[0], world[6], world[7]
     batch_size = settings_i[BATCH_SIZE]
@@ -324,8 +457,9 @@ def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, st
             evaluate(loadings, skills[s], eval_difficulty, exp_eval, accuracy[s, 0])
         for t in range(t_start, t_stop):
             n_roll, n_zero, n_groups, reward_sum = _step(
-                world, settings_f, settings_i, kind, params, n_arms, skills[s], f[s], i[s],
-                sched_rng[s], learn_rng[s], work, arm_counts[s, t])
+                world, settings_f, settings_i, kind, params, n_arms, skills[s], extra[s], f[s], i[s],
+                sched_rng[s], learn_rng[s], work, arm_counts[s, t],
+                (trace[0][s, t], trace[1][s, t], trace[2][s, t], trace[3][s, t], trace[4][s, t]))
             zero_variance[s, t] = n_zero / n_groups
             rollouts[s, t] = n_roll + (rollouts[s, t - 1] if t > 0 else 0)
             train_reward[s, t] = reward_sum / n_roll

@@ -50,6 +50,45 @@ def grpo_coefficients(rewards, offsets, p):
     return np.add.reduceat(advantages * (rewards - np.repeat(p, sizes)), starts)
 
 
+class Learner:
+    """The learner's state and update, the plain way: skills theta, Adam moments,
+    memorisation logits u (one per training prompt); see ``_engine.learner_update``."""
+
+    def __init__(self, scenario, rng):
+        self.sc, self.rng = scenario, rng
+        self.theta = scenario.init_skills.copy()
+        self.first = np.zeros_like(self.theta)  # Adam m
+        self.second = np.zeros_like(self.theta)  # Adam v
+        self.count = 0  # Adam t
+        self.memo = np.zeros(scenario.n_prompts)
+
+    def logit(self, prompts):
+        sc = self.sc
+        return sc.loadings[sc.train_dist[prompts]] @ self.theta - sc.train_difficulty[prompts] + self.memo[prompts]
+
+    def update(self, prompts, p, rewards, offsets):
+        """One step on the trained groups (prompts, p, flat rewards, offsets)."""
+        sc = self.sc
+        if offsets[-1]:
+            coef = grpo_coefficients(rewards, offsets, p)
+            direction = coef @ sc.loadings[sc.train_dist[prompts]]
+            if sc.optimizer == "adam":
+                gradient = direction / offsets[-1]
+                self.count += 1
+                self.first = sc.adam_beta1 * self.first + (1 - sc.adam_beta1) * gradient
+                self.second = sc.adam_beta2 * self.second + (1 - sc.adam_beta2) * gradient ** 2
+                first = self.first / (1 - sc.adam_beta1 ** self.count)
+                second = self.second / (1 - sc.adam_beta2 ** self.count)
+                self.theta = self.theta + sc.learning_rate * first / (np.sqrt(second) + sc.adam_eps)
+            else:
+                self.theta = self.theta + sc.learning_rate / offsets[-1] * direction
+            np.add.at(self.memo, prompts, sc.memorization / offsets[-1] * coef)
+        if sc.update_noise > 0:
+            self.theta = self.theta + sc.update_noise * self.rng.standard_normal(self.theta.size)
+        self.theta = sc.init_skills + (1.0 - sc.forgetting) * (self.theta - sc.init_skills)
+        self.memo *= 1.0 - sc.forgetting
+
+
 def run_reference(setup, progress=None):
     """Run ``setup`` (from ``simulate.prepare``); return the records tuple of
     ``SimulationResult`` (accuracy, zero_variance, arm_counts, rollouts, train_reward)."""
@@ -77,8 +116,8 @@ def run_reference(setup, progress=None):
             state["rng"] = sched_streams[s]
             scheduler.load_state_dict(state)
         rng = np.random.default_rng(learn_streams[s])
-        theta = sc.init_skills.copy()
-        accuracy[s, 0] = evaluate(theta)
+        learner = Learner(sc, rng)
+        accuracy[s, 0] = evaluate(learner.theta)
         total_rollouts = 0
         for t in range(steps):
             kept = []  # per round: (prompts, p, rewards, sizes) of the groups trained on
@@ -101,7 +140,7 @@ def run_reference(setup, progress=None):
                 else:
                     prompts = pool_start[arms] + rng.integers(0, pool_count[arms])
                 dist = sc.train_dist[prompts]
-                p = sigmoid(sc.loadings[dist] @ theta - sc.train_difficulty[prompts])
+                p = sigmoid(learner.logit(prompts))
                 budget = arms.size * group
                 if setup.allocation == "posterior":  # CurES: G_x proportional to the posterior's sigma
                     sizes = allocate_for(scheduler, arms, budget, saturation=setup.saturation,
@@ -127,18 +166,15 @@ def run_reference(setup, progress=None):
                 n_kept += int(take.sum())
                 if n_kept == batch:
                     break
-            if n_kept:
-                prompts, p, rewards, sizes = (np.concatenate(parts) for parts in zip(*kept))
-                offsets = np.concatenate([[0], np.cumsum(sizes)])
-                coef = grpo_coefficients(rewards, offsets, p)
-                theta = theta + sc.learning_rate / offsets[-1] * (coef @ sc.loadings[sc.train_dist[prompts]])
-            theta = sc.init_skills + (1.0 - sc.forgetting) * (theta - sc.init_skills)
+            prompts, p, rewards, sizes = (np.concatenate(parts) for parts in zip(*kept)) if kept else \
+                (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+            learner.update(prompts, p, rewards, np.concatenate([[0], np.cumsum(sizes)]))
             zero_variance[s, t] = zero / generated
             total_rollouts += step_rollouts
             rollouts[s, t] = total_rollouts
             train_reward[s, t] = reward_sum / step_rollouts
             if setup.eval_slot[t] >= 0:
-                accuracy[s, setup.eval_slot[t]] = evaluate(theta)
+                accuracy[s, setup.eval_slot[t]] = evaluate(learner.theta)
         if progress is not None:
             progress(steps / seeds)
     return accuracy, zero_variance, arm_counts, rollouts, train_reward

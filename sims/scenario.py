@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 ARM_LEVELS = ("distribution", "prompt")
+OPTIMIZERS = ("sgd", "adam")
+_ARRAYS = ("loadings", "init_skills", "train_dist", "train_difficulty", "eval_difficulty")
+SCENARIO_FORMAT = "banditcurr-scenario"
 MAX_LOGIT = 100.0  # |difficulty| and |skill| bound: keeps exp(difficulty) finite in the engine
 
 
@@ -82,6 +85,14 @@ class Scenario:
       declare no preference of their own.
     - ``target``: a default target mean accuracy for steps-to-target.
     - ``params``: the preset parameters that built it (for the record).
+
+    Learner options (``docs/simulator.md``), all off by default:
+
+    - ``optimizer``: "sgd" (the plain GRPO step) or "adam" (the step normalised per
+      skill by Adam's moment estimates, ``adam_beta1``, ``adam_beta2``, ``adam_eps``).
+    - ``memorization``: eta_u >= 0, the rate of a per-prompt logit u_i added to z_i and
+      learned only when prompt i is trained on (never seen by held-out prompts).
+    - ``update_noise``: sigma >= 0, skills += sigma xi (xi ~ N(0, I)) after each step.
     """
 
     name: str
@@ -100,6 +111,12 @@ class Scenario:
     target: float = 0.5
     description: str = ""
     params: dict = field(default_factory=dict)
+    optimizer: str = "sgd"
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    memorization: float = 0.0
+    update_noise: float = 0.0
 
     def __post_init__(self):
         put = lambda key, value: object.__setattr__(self, key, value)  # noqa: E731 (frozen)
@@ -161,6 +178,15 @@ class Scenario:
             _fail("arm_level", self.arm_level, f"one of {ARM_LEVELS}")
         put("target", _float("target", self.target, 0.0, 1.0))
         put("params", dict(self.params))
+        if self.optimizer not in OPTIMIZERS:
+            _fail("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
+        put("adam_beta1", _float("adam_beta1", self.adam_beta1, 0.0, 1.0, high_open=True))
+        put("adam_beta2", _float("adam_beta2", self.adam_beta2, 0.0, 1.0, high_open=True))
+        put("adam_eps", _float("adam_eps", self.adam_eps, 0.0, np.inf))
+        if self.adam_eps <= 0.0:
+            _fail("adam_eps", self.adam_eps, "a float > 0")
+        put("memorization", _float("memorization", self.memorization, 0.0, np.inf))
+        put("update_noise", _float("update_noise", self.update_noise, 0.0, np.inf))
 
     # -- derived sizes ------------------------------------------------------------
 
@@ -210,7 +236,68 @@ class Scenario:
                  f"eta={self.learning_rate:g}, forgetting={self.forgetting:g}",
                  "step-0 held-out accuracy: " + ", ".join(f"{d} {a:.2f}" for d, a in zip(self.distributions, acc)),
                  f"step-0 zero-variance group probability (uniform prompt): {self.initial_zero_variance():.2f}"]
+        if self.learner_options():
+            lines.append("learner options: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                                         for k, v in self.learner_options().items()))
         return "\n".join(lines)
+
+    def learner_options(self):
+        """The learner options that are on, as a dict (empty for the plain learner)."""
+        options = {}
+        if self.optimizer != "sgd":
+            options.update(optimizer=self.optimizer, adam_beta1=self.adam_beta1, adam_beta2=self.adam_beta2,
+                           adam_eps=self.adam_eps)
+        if self.memorization > 0.0:
+            options["memorization"] = self.memorization
+        if self.update_noise > 0.0:
+            options["update_noise"] = self.update_noise
+        return options
+
+    # -- JSON -------------------------------------------------------------------------
+
+    def to_dict(self):
+        """A JSON-ready dict of every field (arrays as lists); ``from_dict`` inverts it
+        exactly (floats survive JSON's shortest repr)."""
+        document = {"format": SCENARIO_FORMAT, "version": 1}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            document[name] = value.tolist() if isinstance(value, np.ndarray) else \
+                list(value) if isinstance(value, tuple) else value
+        return document
+
+    @classmethod
+    def from_dict(cls, document):
+        """The Scenario of a ``to_dict`` document (checked like any Scenario)."""
+        if not isinstance(document, dict) or document.get("format") != SCENARIO_FORMAT:
+            raise ValueError(f"Not a scenario document: expected a dict with format {SCENARIO_FORMAT!r} "
+                             f"(written by Scenario.save or banditcurr calibrate).")
+        fields = {k: v for k, v in document.items() if k in cls.__dataclass_fields__}
+        missing = sorted(set(_ARRAYS) - set(fields))
+        if missing:
+            raise ValueError(f"The scenario document lacks the array(s) {missing}.")
+        return cls(**fields)
+
+    def save(self, path):
+        """Write ``to_dict()`` as JSON to ``path`` atomically (temp file + os.replace)."""
+        import json
+        import os
+
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as handle:
+            json.dump(self.to_dict(), handle)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path):
+        """The Scenario saved at ``path`` (``save``, ``banditcurr calibrate --out``)."""
+        import json
+
+        with open(path) as handle:
+            try:
+                document = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} is not valid JSON: {error}") from None
+        return cls.from_dict(document)
 
     # -- builders -------------------------------------------------------------------
 

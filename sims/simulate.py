@@ -37,6 +37,8 @@ ENGINES = ("numba", "numpy")
 GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC}
 ALLOCATIONS = {"fixed": _engine.ALLOCATION_FIXED, "posterior": _engine.ALLOCATION_POSTERIOR,
                "oracle": _engine.ALLOCATION_ORACLE}
+OPTIMIZERS = {"sgd": _engine.OPTIMIZER_SGD, "adam": _engine.OPTIMIZER_ADAM}
+TRACE_FIELDS = ("arm", "prompt", "successes", "size", "trained")
 STATE_MEMORY_LIMIT = 4 * 2**30  # bytes of scheduler state over all seeds
 
 
@@ -51,6 +53,10 @@ class SimulationResult:
     - ``arm_counts``: int64 (S, T, C), generated groups per distribution per step.
     - ``rollouts``: int64 (S, T), cumulative rollouts generated after each step.
     - ``train_reward``: float64 (S, T), mean reward of the step's rollouts.
+    - ``trace``: None, or (with ``simulate(..., trace=True)``) a dict of int64 arrays
+      (S, T, R) ``arm``, ``prompt``, ``successes``, ``size``, ``trained`` (0/1): every
+      generated group of every step in order, unused slots with prompt -1 (what
+      ``banditcurr simulate --ledger`` writes).
     """
 
     label: str
@@ -66,6 +72,7 @@ class SimulationResult:
     train_reward: np.ndarray
     seconds: float
     settings: dict = field(default_factory=dict)
+    trace: dict = None
 
     @property
     def mean_accuracy(self):
@@ -200,7 +207,7 @@ def streams(seed, seeds):
 
 def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
              seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5,
-             engine="numba", threads=None, progress=None):
+             engine="numba", threads=None, progress=None, trace=False):
     """Train ``seeds`` simulated GRPO learners on ``scenario`` under ``scheduler``.
 
     ``scheduler``: a spec string (``"dump-ucb"``, ``"thompson@distribution"``,
@@ -217,7 +224,8 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     threads of the compiled engine (default: ``default_threads()``); results do not
     depend on it. ``progress``: a
     callable receiving the number of steps just completed (e.g. a tqdm ``update``).
-    Returns a :class:`SimulationResult`.
+    ``trace``: also return every group's arm, prompt, successes, size and trained flag
+    (compiled engine only). Returns a :class:`SimulationResult`.
     """
     setup = prepare(scenario, scheduler, seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size,
                     arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds,
@@ -228,27 +236,42 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
         check_int("threads", threads, 1, owner="simulate")
     if progress is not None and not callable(progress):
         raise TypeError(f"The 'progress' argument of simulate must be callable or None. Got {progress!r}.")
+    if not isinstance(trace, bool):
+        raise TypeError(f"The 'trace' argument of simulate must be a bool. Got {trace!r}.")
+    if trace and engine != "numba":
+        raise ValueError("trace=True needs engine='numba' (the NumPy reference keeps no trace).")
     start = time.perf_counter()
+    traced = None
     if engine == "numba":
-        records = _run_numba(setup, threads, progress)
+        records, traced = _run_numba(setup, threads, progress, trace)
     else:
         from .reference import run_reference
 
         records = run_reference(setup, progress)
     seconds = time.perf_counter() - start
+    settings = {**setup.settings(), "engine": engine, **scenario.learner_options()}
     return SimulationResult(setup.label, setup.name, setup.arm_level, scenario.name, scenario.distributions,
-                            setup.eval_steps, *records, seconds=seconds,
-                            settings={**setup.settings(), "engine": engine})
+                            setup.eval_steps, *records, seconds=seconds, settings=settings, trace=traced)
 
 
-def _run_numba(setup, threads, progress):
+def engine_settings(setup):
+    """(settings_f, settings_i): the float64 and int64 settings arrays of the engine
+    (layouts in ``_engine``)."""
+    sc = setup.scenario
+    settings_f = np.array([sc.learning_rate, sc.forgetting, setup.saturation, setup.confidence, sc.adam_beta1,
+                           sc.adam_beta2, sc.adam_eps, sc.memorization, sc.update_noise], dtype=np.float64)
+    settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
+                           GATES[setup.gate], setup.max_rounds, ALLOCATIONS[setup.allocation],
+                           OPTIMIZERS[sc.optimizer]], dtype=np.int64)
+    return settings_f, settings_i
+
+
+def _run_numba(setup, threads, progress, trace=False):
     sc, seeds, steps = setup.scenario, setup.seeds, setup.steps
     pool_start, pool_count = sc.pool_bounds()
     world = (sc.loadings, sc.init_skills, sc.train_dist, sc.train_difficulty, pool_start, pool_count,
              sc.eval_difficulty, np.exp(sc.eval_difficulty))
-    settings_f = np.array([sc.learning_rate, sc.forgetting, setup.saturation, setup.confidence], dtype=np.float64)
-    settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
-                           GATES[setup.gate], setup.max_rounds, ALLOCATIONS[setup.allocation]], dtype=np.int64)
+    settings_f, settings_i = engine_settings(setup)
     template = setup.template
     if isinstance(template, FixedSchedule):
         kind, params = _engine.FIXED_KIND, np.array(template.weights, dtype=np.float64)
@@ -256,8 +279,11 @@ def _run_numba(setup, threads, progress):
     else:
         kind, params, f0, i0 = kind_of(template), template._params, template._f, template._i
     sched_rng, learn_rng = streams(setup.seed, seeds)
+    n_adam, n_memo = _engine.extra_layout(settings_f, settings_i, sc.n_skills, sc.n_prompts)
     state = (np.tile(sc.init_skills, (seeds, 1)), np.tile(f0, (seeds, 1)), np.tile(i0, (seeds, 1)),
-             sched_rng, learn_rng)
+             sched_rng, learn_rng, np.zeros((seeds, n_adam + n_memo)))
+    slots = setup.batch_size * (setup.max_rounds if setup.gate != "none" else 1) if trace else 0
+    trace_arrays = tuple(np.full((seeds, steps, slots), -1 if k == 1 else 0, dtype=np.int64) for k in range(5))
     n_dists = sc.n_distributions
     records = (np.zeros((seeds, len(setup.eval_steps), n_dists)), np.zeros((seeds, steps)),
                np.zeros((seeds, steps, n_dists), dtype=np.int64), np.zeros((seeds, steps), dtype=np.int64),
@@ -268,7 +294,7 @@ def _run_numba(setup, threads, progress):
 
     def advance(block, t_start, t_stop):
         _engine.run_seeds(world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state,
-                          records, bounds[block], bounds[block + 1], t_start, t_stop)
+                          records, trace_arrays, bounds[block], bounds[block + 1], t_start, t_stop)
 
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
@@ -283,7 +309,7 @@ def _run_numba(setup, threads, progress):
     finally:
         if pool is not None:
             pool.shutdown()
-    return records
+    return records, (dict(zip(TRACE_FIELDS, trace_arrays)) if trace else None)
 
 
 def default_threads():
