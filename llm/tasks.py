@@ -93,6 +93,26 @@ class Addition(Distribution):
         return [Problem(f"{str(x)[order]}+{str(y)[order]}=", str(x + y)[order]) for x, y in zip(a.tolist(), b.tolist())]
 
 
+class Multiplication(Distribution):
+    """Product of a ``digits``-digit number and a one-digit number 2..9, written
+    least-significant digit first like :class:`Addition`: 123 * 7 = 861 is the prompt
+    ``"321*7="`` and the answer ``"168"``. Digit i of the answer is a_i * b plus the
+    carry just written (at most 8), so level n+1 is level n with one more step of the
+    same carry chain: the levels build on each other. Reward 1 for the exact answer."""
+
+    def __init__(self, digits):
+        if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 1 <= digits <= 18:
+            raise ValueError(f"The 'digits' level of multiplication must be an int in 1..18. Got {digits!r}.")
+        self.digits = int(digits)
+        self.name = f"multiplication-{self.digits}"
+
+    def generate(self, n, seed):
+        rng = np.random.default_rng(seed)
+        a = rng.integers(0 if self.digits == 1 else 10 ** (self.digits - 1), 10 ** self.digits, size=n)
+        b = rng.integers(2, 10, size=n)
+        return [Problem(f"{str(x)[::-1]}*{y}=", str(x * y)[::-1]) for x, y in zip(a.tolist(), b.tolist())]
+
+
 ANSWER_INSTRUCTION = "\nGive only the final answer between <answer> and </answer>."
 
 
@@ -146,6 +166,7 @@ def _rg_family(dataset, level_params):
 #: family name -> callable(level) -> Distribution. ``register`` adds to it.
 FAMILIES = {
     "addition": Addition,
+    "multiplication": Multiplication,
     # n_people inhabitants; nested statements kept at reasoning-gym's defaults.
     "knights_knaves": _rg_family("knights_knaves", lambda n: {"n_people": n}),
     # two terms of 1..level digits, + and - only, no parentheses.
