@@ -12,8 +12,11 @@ A minimal run.toml (a tiny local model: python -m banditcurr.llm.tiny --out out/
     lr = 3e-4
 
 Writes out_dir/log.jsonl (one record per step; `banditcurr plot` draws it),
+out_dir/ledger/ (one row per rollout group; `banditcurr ledger` reads it),
 out_dir/config.json and out_dir/checkpoints/. A bad config stops before any work.
-Every option (file key = flag name with '_'):
+An out_dir holds one run: a new run there is refused unless --overwrite (which first
+deletes the old run's files); --resume continues it and refuses changed settings that
+alter the run. Every option (file key = flag name with '_'; a bool flag alone means true):
 """
 
 from . import config as _config
@@ -30,9 +33,13 @@ def run(args):
         cfg.validate()
     except ValueError as error:
         raise SystemExit(f"banditcurr train: error: {error}") from None
+    from .checkpoint import RunFolderError
     from .grpo import train
 
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except RunFolderError as error:
+        raise SystemExit(f"banditcurr train: error: {error}") from None
     last = result.history[-1] if result.history else {}
     evals = {k.removeprefix("eval/accuracy/"): round(v, 3) for k, v in last.items() if k.startswith("eval/accuracy/")}
     print(f"done: {cfg.steps} steps, log in {cfg.out_dir}/log.jsonl")

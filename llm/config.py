@@ -18,6 +18,36 @@ LOSS_AGGREGATIONS = ("seq-mean-token-mean", "token-mean")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
+# Options a resumed run may change: they decide what is logged, evaluated, checkpointed
+# or shown, how long the run goes on, and the engine's resources, never what is trained.
+RESUMABLE_CHANGES = frozenset({
+    "steps", "out_dir", "resume", "overwrite", "progress", "threads", "probs_every", "eval_every",
+    "checkpoint_every", "keep_checkpoints", "verify_sync_every", "sync_tolerance",
+    "vllm_gpu_memory_utilization", "vllm_kv_cache_gib", "vllm_enforce_eager", "vllm_max_model_len",
+})
+
+# Every numeric option: kind and range (banditcurr's one validator, banditcurr._params.Param,
+# checks them; it also refuses NaN and infinities). Upper bounds stop values that can only
+# be typos (a learning rate of 1e30) before any work.
+NUMBERS = {
+    "n_train": dict(kind="int", low=1), "n_test": dict(kind="int", low=1),
+    "success_threshold": dict(),
+    "steps": dict(kind="int", low=1), "batch_prompts": dict(kind="int", low=1),
+    "group_size": dict(kind="int", low=2), "max_new_tokens": dict(kind="int", low=1),
+    "temperature": dict(low=0, low_open=True, high=100), "top_p": dict(low=0, low_open=True, high=1),
+    "lr": dict(low=0, low_open=True, high=1), "warmup_steps": dict(kind="int", low=0),
+    "weight_decay": dict(low=0, high=1), "max_grad_norm": dict(low=0), "clip_eps": dict(low=0, low_open=True),
+    "kl_coef": dict(low=0), "minibatches": dict(kind="int", low=1), "epochs": dict(kind="int", low=1),
+    "micro_batch": dict(kind="int", low=1), "max_refill_rounds": dict(kind="int", low=0),
+    "rollout_budget": dict(kind="int", low=0),
+    "vllm_gpu_memory_utilization": dict(low=0, low_open=True, high=1),
+    "vllm_kv_cache_gib": dict(low=0, low_open=True), "vllm_max_model_len": dict(kind="int", low=0),
+    "verify_sync_every": dict(kind="int", low=0), "sync_tolerance": dict(low=0, low_open=True),
+    "seed": dict(kind="int", low=0), "probs_every": dict(kind="int", low=1), "eval_every": dict(kind="int", low=0),
+    "checkpoint_every": dict(kind="int", low=0), "keep_checkpoints": dict(kind="int", low=1),
+    "threads": dict(kind="int", low=0),
+}
+
 
 def _f(default, help, section, **kwargs):
     if isinstance(default, (list, dict)):
@@ -100,8 +130,11 @@ class TrainConfig:
     eval_every: int = _f(10, "greedy held-out eval every N steps (and at step 0); 0 = never", "run")
     checkpoint_every: int = _f(50, "checkpoint every N steps and at the end; 0 = only at the end", "run")
     keep_checkpoints: int = _f(2, "how many recent checkpoints to keep", "run")
-    resume: bool = _f(False, "continue from the latest checkpoint in out_dir, if there is one, exactly as if "
-                      "never stopped", "run")
+    resume: bool = _f(False, "continue the run in out_dir from its latest checkpoint, exactly as if never stopped "
+                      "(from step 0 when it has none; an empty out_dir starts a new run); settings that alter the "
+                      "run must not change: only " + ", ".join(sorted(RESUMABLE_CHANGES)) + " may", "run")
+    overwrite: bool = _f(False, "start a new run in an out_dir that holds one: first delete its log.jsonl, "
+                         "config.json, checkpoints/ and ledger/ (without it such an out_dir is refused)", "run")
     progress: bool = _f(True, "show a progress bar", "run")
     threads: int = _f(0, "torch CPU threads, set before the engine starts (0: torch's default); "
                       "on a busy shared CPU, 1 avoids oversubscription", "run")
@@ -132,26 +165,10 @@ class TrainConfig:
         if self.scheduler not in bc.available():
             raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. "
                              f"Available: {', '.join(bc.available())}.")
-        if self.group_size < 2:
-            raise ValueError(f"group_size must be >= 2 (a group advantage needs two rollouts). Got {self.group_size}.")
-        for name in ("steps", "batch_prompts", "n_train", "n_test", "max_new_tokens", "minibatches", "epochs",
-                     "micro_batch", "keep_checkpoints", "probs_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an int >= 1. Got {getattr(self, name)!r}.")
-        for name in ("eval_every", "checkpoint_every", "verify_sync_every", "threads", "vllm_max_model_len",
-                     "warmup_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be an int >= 0. Got {getattr(self, name)!r}.")
-        for name, low, high in (("temperature", 0.0, None), ("top_p", 0.0, 1.0), ("lr", 0.0, None),
-                                ("clip_eps", 0.0, None), ("vllm_gpu_memory_utilization", 0.0, 1.0),
-                                ("vllm_kv_cache_gib", 0.0, None), ("sync_tolerance", 0.0, None)):
-            value = getattr(self, name)
-            if not value > low or (high is not None and value > high):
-                allowed = f"in ({low}, {high}]" if high is not None else f"> {low}"
-                raise ValueError(f"{name} must be {allowed}. Got {value!r}.")
-        if self.kl_coef < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ValueError(f"kl_coef, weight_decay and max_grad_norm must be >= 0. "
-                             f"Got {self.kl_coef}, {self.weight_decay}, {self.max_grad_norm}.")
+        self._validate_numbers()
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite cannot both be true: resume continues the run in out_dir, "
+                             "overwrite deletes it and starts a new one.")
         rollouts = self.batch_prompts * self.group_size
         if not self.rollout_budget and rollouts % (self.minibatches * self.micro_batch):
             raise ValueError(
@@ -170,10 +187,26 @@ class TrainConfig:
             raise ValueError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
         return distributions
 
+    def _validate_numbers(self):
+        """Each numeric option against NUMBERS: its type, finite, in its range. Bools,
+        strings and containers are typed by the dataclass loaders (from_mapping)."""
+        from banditcurr._params import Param
+
+        for name, spec in NUMBERS.items():
+            value = getattr(self, name)
+            try:
+                Param(name, None, **spec).check("TrainConfig", value)
+                if spec.get("kind") == "int" and not isinstance(value, int):  # Param takes 3.0 for an int
+                    raise TypeError(f"The {name!r} parameter of TrainConfig must be an int. Got {value!r} instead.")
+            except TypeError as error:
+                raise ValueError(str(error)) from None
+        for name in ("dynamic_sampling", "scale_rewards", "chat_template", "vllm_enforce_eager", "resume",
+                     "overwrite", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"The {name!r} parameter of TrainConfig must be a bool. "
+                                 f"Got {getattr(self, name)!r} instead.")
+
     def _validate_gate_and_allocation(self, n_distributions):
-        if self.max_refill_rounds < 0 or self.rollout_budget < 0:
-            raise ValueError(f"max_refill_rounds and rollout_budget must be ints >= 0. "
-                             f"Got {self.max_refill_rounds!r} and {self.rollout_budget!r}.")
         if self.dynamic_sampling and self.minibatches != 1:
             raise ValueError(f"dynamic_sampling needs minibatches = 1 (a batch still short after max_refill_rounds "
                              f"cannot be split evenly). Got minibatches = {self.minibatches}.")
@@ -200,6 +233,25 @@ class TrainConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    def resume_changes(self, saved):
+        """Compare with the config ``saved`` (a dict) of the run being resumed. Returns the
+        harmless changes (a list of "name: old -> new"); raises ValueError listing every
+        change that would alter the run (anything outside RESUMABLE_CHANGES). An option
+        the saved config lacks (added to banditcurr later) counts as its default."""
+        defaults = TrainConfig().to_dict()
+        current = self.to_dict()
+        changes = {name: (saved.get(name, defaults[name]), value) for name, value in current.items()
+                   if saved.get(name, defaults[name]) != value and name not in ("resume", "overwrite")}
+        altering = [f"  {name}: {old!r} -> {new!r}" for name, (old, new) in changes.items()
+                    if name not in RESUMABLE_CHANGES]
+        if altering:
+            raise ValueError("resume: these settings differ from the run being resumed, and changing them would "
+                             "alter what it trains on or how (it could not continue exactly):\n"
+                             + "\n".join(altering) + "\nRestore them, or start a new run (another out_dir, "
+                             "or overwrite = true). Only " + ", ".join(sorted(RESUMABLE_CHANGES))
+                             + " may change on resume.")
+        return [f"{name}: {old!r} -> {new!r}" for name, (old, new) in changes.items()]
 
 
 def _has_posterior(name):
@@ -314,8 +366,9 @@ def add_flags(parser):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
         text = f"{f.metadata['help']} (default: {json.dumps(default)})"
-        if kind is bool:
-            sections[section].add_argument(flag, type=_parse_bool, default=None, metavar="BOOL", help=text)
+        if kind is bool:  # `--resume` alone means true; `--resume false` also works
+            sections[section].add_argument(flag, type=_parse_bool, nargs="?", const=True, default=None,
+                                           metavar="BOOL", help=text)
         elif kind in (list, dict):
             sections[section].add_argument(flag, type=json.loads, default=None, metavar="JSON", help=text)
         else:

@@ -38,6 +38,7 @@ different sizes). Two options use that:
 Usage: ``banditcurr train --config FILE`` or ``train(TrainConfig(...))``.
 """
 
+import hashlib
 import json
 import os
 import random
@@ -85,6 +86,8 @@ def train(config, engine=None):
     """Run GRPO as ``config`` says; reuse ``engine`` (its weights are replaced by the
     policy's) when given. Returns a :class:`TrainResult`."""
     distributions = config.validate()  # everything checkable fails here, before any work
+    # out_dir holds one run: a new run needs a folder without one, a resumed run its own settings
+    run = checkpoint.start_run(config, [d.name for d in distributions])
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,7 +100,6 @@ def train(config, engine=None):
                           ("cpu" if config.device == "auto" else config.device))
     dtype = config.dtype if config.dtype != "auto" else ("bfloat16" if device.type == "cuda" else "float32")
     autocast = (torch.autocast(device.type, dtype=getattr(torch, dtype)) if dtype != "float32" else nullcontext())
-    os.makedirs(config.out_dir, exist_ok=True)
     log_path = os.path.join(config.out_dir, "log.jsonl")
 
     # -- tasks, arms, scheduler --------------------------------------------------
@@ -109,9 +111,8 @@ def train(config, engine=None):
     data_rng = np.random.default_rng([config.seed, 1])  # picks problems inside distribution-level arms
 
     # -- policy, optimizer, frozen reference; resume ------------------------------
-    resume_from = checkpoint.latest(config.out_dir) if config.resume else None
     tokenizer = AutoTokenizer.from_pretrained(config.model)
-    source = checkpoint.policy_dir(resume_from) if resume_from else config.model
+    source = checkpoint.policy_dir(run.checkpoint) if run.checkpoint else config.model
     policy = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).to(device)
     policy.eval()  # no dropout: rollouts and updates see the same function
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -119,19 +120,15 @@ def train(config, engine=None):
     if config.kl_coef > 0:
         reference = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32).to(device).eval()
         reference.requires_grad_(False)
-    start_step, history = 0, []
-    if resume_from:
-        state = checkpoint.load_trainer_state(resume_from)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        data_rng.bit_generator.state = state["data_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
-        start_step = state["step"]
-        history = _read_log(log_path, upto=start_step)
-    _write_log(log_path, history)
-    with open(os.path.join(config.out_dir, "config.json"), "w") as handle:
-        json.dump(config.to_dict(), handle, indent=1)
+    # log records and ledger rows after the checkpoint are gone (start_run): the resumed run redoes them
+    start_step, history, rows = run.step, run.history, run.ledger
+    if run.checkpoint:
+        info, tensors, scheduler_state = checkpoint.load(run.checkpoint)
+        optimizer.load_state_dict(tensors["optimizer"])
+        torch.set_rng_state(tensors["torch_rng"])
+        scheduler.load_state_dict(scheduler_state)
+        data_rng.bit_generator.state = info["data_rng"]
+        random.setstate(checkpoint.python_rng_state(info["python_rng"]))
 
     # -- rollout engine (expensive: vLLM starts in ~15 s on CPU) -----------------
     if engine is None:
@@ -177,7 +174,8 @@ def train(config, engine=None):
     def gated_rollouts(step, times):
         """DAPO dynamic sampling through ``banditcurr.fill_batch``, which updates the scheduler
         with every group rolled out, dropped ones included. Returns (every group rolled out,
-        the batch = the first B groups with mixed rewards in rollout order, log record)."""
+        which of them are trained, the batch = the first B groups with mixed rewards in
+        rollout order, log record)."""
         rounds = []
 
         def rollout(arms):  # round r (from 0) seeds with salt 0, 3, 4, ... (2 is the eval's)
@@ -191,11 +189,13 @@ def train(config, engine=None):
         filled = bc.fill_batch(scheduler, rollout, config.batch_prompts, max_rounds=1 + config.max_refill_rounds)
         times["scheduler"] = time.perf_counter() - t - times["generate"]  # includes scoring, as it is interleaved
         rolled = Groups.concat(rounds)
-        batch = rolled.take(np.flatnonzero(bc.keep_mixed(rolled.rewards, rolled.offsets))[:config.batch_prompts])
+        kept = np.flatnonzero(bc.keep_mixed(rolled.rewards, rolled.offsets))[:config.batch_prompts]
+        batch = rolled.take(kept)
         if not (np.array_equal(batch.arms, filled.arms) and np.array_equal(batch.rewards, filled.rewards)):
             raise RuntimeError("The gated batch differs from banditcurr.fill_batch's kept groups.")
-        return rolled, batch, {"train/dropped_groups": filled.dropped_groups, "perf/gate_rounds": filled.rounds,
-                               "perf/extra_rollouts": filled.extra_rollouts, "train/batch_full": filled.full}
+        trained = np.isin(np.arange(rolled.arms.size), kept)
+        return rolled, trained, batch, {"train/dropped_groups": filled.dropped_groups, "perf/gate_rounds": filled.rounds,
+                                        "perf/extra_rollouts": filled.extra_rollouts, "train/batch_full": filled.full}
 
     # -- the loop ------------------------------------------------------------------
     bar = _progress_bar(config, start_step)
@@ -203,11 +203,12 @@ def train(config, engine=None):
     for step in range(start_step, config.steps):
         times = {}
         t_step = time.perf_counter()
+        skipped = np.empty(0, dtype=np.int64)  # arms an allocation gives no rollouts (ledger rows only)
 
         if config.dynamic_sampling:
             # 1-4 in rounds, through the DAPO gate: groups whose rewards are all equal are
             # dropped and replaced by new draws until B groups have mixed rewards
-            rolled, batch, gate = gated_rollouts(step, times)
+            rolled, trained, batch, gate = gated_rollouts(step, times)
         else:
             # 1. arms; with rollout_budget, CurES gives each its own group size (0: saturated, skipped)
             t = time.perf_counter()
@@ -215,11 +216,12 @@ def train(config, engine=None):
             group_sizes = np.full(arms.size, config.group_size, dtype=np.int64)
             if config.rollout_budget:
                 group_sizes = bc.allocate_for(scheduler, arms, config.rollout_budget)
+                skipped = arms[group_sizes == 0]
                 arms, group_sizes = arms[group_sizes > 0], group_sizes[group_sizes > 0]
             times["scheduler"] = time.perf_counter() - t
             # 2-4. problems -> rollouts (expensive) -> verifiable rewards, flat with offsets
             rolled = roll_out(arms, group_sizes, rollout_seeds(config.seed, step, arms.size), times)
-            batch, gate = rolled, {}
+            batch, trained, gate = rolled, np.ones(arms.size, dtype=bool), {}
 
         # 5. group advantages (per group, whatever its size)
         rewards, offsets = batch.rewards, batch.offsets
@@ -235,6 +237,7 @@ def train(config, engine=None):
                                       config, device, autocast) if sequences else {"train/updates": 0})
         train_stats["train/lr"] = optimizer.param_groups[0]["lr"]
         times["train"] = time.perf_counter() - t
+        _check_finite(train_stats, policy, step + 1, config)  # before the weights reach the engine or a checkpoint
 
         # 7. weight sync into the engine (expensive on GPU: a full copy of the weights)
         t = time.perf_counter()
@@ -273,12 +276,13 @@ def train(config, engine=None):
             record["perf/time_eval"] = time.perf_counter() - t
         history.append(record)
         _append_log(log_path, record)
+        _ledger_rows(rows, step, rolled, trained, skipped, pool, config)
+        rows.flush()  # the step's rows are on disk before its checkpoint
         if (config.checkpoint_every and (step + 1) % config.checkpoint_every == 0) or step + 1 == config.steps:
-            checkpoint.save(config.out_dir, step + 1, policy, {
-                "step": step + 1, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "data_rng": data_rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "python_rng": random.getstate(), "config": config.to_dict(),
-            }, keep=config.keep_checkpoints)
+            checkpoint.save(config.out_dir, step + 1, policy,
+                            {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, scheduler,
+                            {"run_id": run.run_id, "config": config.to_dict(), "data_rng": data_rng.bit_generator.state,
+                             "python_rng": random.getstate()}, keep=config.keep_checkpoints)
         bar.update(1)
         bar.set_postfix(reward=f"{record['train/reward']:.2f}", acc=f"{record['train/accuracy']:.2f}")
     bar.close()
@@ -480,24 +484,45 @@ def _perf_record(times, completions, sequences):
     return record
 
 
-def _read_log(path, upto):
-    if not os.path.isfile(path):
-        return []
-    with open(path) as handle:
-        return [r for r in map(json.loads, handle) if r["step"] <= upto]
-
-
-def _write_log(path, records):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        for record in records:
-            handle.write(json.dumps(record) + "\n")
-    os.replace(tmp, path)
-
-
 def _append_log(path, record):
+    """One line per record, written in one call (a crash can tear only the last line,
+    which a resume drops; see checkpoint.start_run)."""
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+def _prompt_id(distribution, prompt):
+    """Stable across runs and seeds: the distribution and a hash of the prompt text."""
+    return f"{distribution}/{hashlib.sha256(prompt.encode()).hexdigest()[:16]}"
+
+
+def _ledger_rows(rows, step, rolled, trained, skipped, pool, config):
+    """Step ``step``'s groups into the ledger (rewards, success, completion tokens, trained),
+    then the ``skipped`` arms as rows without rollouts (a prompt id only for prompt arms:
+    a distribution arm that gets no rollouts draws no prompt)."""
+    names = pool.names
+    rows.append_groups(step + 1, step, rolled.arms, [_prompt_id(names[d], p.prompt) for d, p in rolled.picked],
+                       [d for d, _ in rolled.picked], rolled.rewards, rolled.offsets,
+                       rolled.rewards >= config.success_threshold,
+                       [len(c) for group in rolled.completions for c in group], trained)
+    if skipped.size:
+        ids = ([_prompt_id(names[d], p.prompt) for d, p in pool.pick(skipped, rng=None)]
+               if config.arm_level == "prompt" else [None] * skipped.size)
+        rows.append_groups(step + 1, step, skipped, ids, pool.arm_distribution()[skipped], [],
+                           np.zeros(skipped.size + 1, dtype=np.int64), np.zeros(0, dtype=bool), [], trained=False)
+
+
+def _check_finite(stats, policy, step, config):
+    """Stop with a clear error when the update produced NaN or infinity (a learning rate
+    far too high, most often): the last checkpoint stays the good one."""
+    import torch
+
+    values = [stats.get("train/loss", 0.0), stats.get("train/grad_norm", 0.0)]
+    if all(np.isfinite(values)) and bool(torch.stack([p.isfinite().all() for p in policy.parameters()]).all()):
+        return
+    raise RuntimeError(f"Step {step}: the policy update gave non-finite values (loss {values[0]}, grad norm "
+                       f"{values[1]}): training diverged. Lower lr (now {config.lr}) or max_grad_norm "
+                       f"(now {config.max_grad_norm}), or use warmup_steps; resume from the last checkpoint.")
 
 
 def _progress_bar(config, start):

@@ -124,8 +124,8 @@ def test_allocation_gives_variable_group_sizes_summing_to_the_budget(model_dir, 
     ({"rollout_budget": 24, "scheduler": "cures", "micro_batch": 8, "dynamic_sampling": True},
      r"rollout_budget and dynamic_sampling cannot be combined"),
     ({"dynamic_sampling": True, "minibatches": 2, "micro_batch": 8}, r"dynamic_sampling needs minibatches = 1"),
-    ({"max_refill_rounds": -1}, r"max_refill_rounds and rollout_budget must be ints >= 0"),
-    ({"rollout_budget": -8}, r"Got 4 and -8"),
+    ({"max_refill_rounds": -1}, r"'max_refill_rounds' parameter of TrainConfig must be an int >= 0. Got -1"),
+    ({"rollout_budget": -8}, r"'rollout_budget' parameter of TrainConfig must be an int >= 0. Got -8"),
 ])
 def test_bad_gate_and_allocation_configs_fail_before_any_work(tmp_path, overrides, match):
     fake = tmp_path / "model"  # validation reads no weights

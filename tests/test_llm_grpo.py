@@ -156,22 +156,34 @@ def test_prompt_level_arms_with_transformers_engine(model_dir, tmp_path):
 
 
 def test_checkpoints_are_atomic_and_pruned(model_dir, tmp_path):
+    import banditcurr as bc
     from transformers import AutoModelForCausalLM
 
     policy = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    scheduler = bc.make("dump-ucb", 3, seed=0)
+    scheduler.update([0, 1], [[0.0, 1.0], [1.0, 1.0]])
     assert checkpoint.latest(str(tmp_path)) is None
     for step in (1, 2, 3):
-        checkpoint.save(str(tmp_path), step, policy, {"step": step, "blob": np.arange(step)}, keep=2)
+        checkpoint.save(str(tmp_path), step, policy, {"blob": torch.arange(step)}, scheduler, {"note": step}, keep=2)
     root = tmp_path / "checkpoints"
     assert sorted(os.listdir(root)) == ["latest", "step-000002", "step-000003"]
     os.makedirs(root / "step-000004.tmp")  # a save that died half way is ignored
     latest = checkpoint.latest(str(tmp_path))
     assert latest.endswith("step-000003")
-    state = checkpoint.load_trainer_state(latest)
-    assert state["step"] == 3 and state["blob"].tolist() == [0, 1, 2]
+    info, tensors, state = checkpoint.load(latest)
+    assert info == {"step": 3, "note": 3} and tensors["blob"].tolist() == [0, 1, 2]
+    resumed = bc.make("dump-ucb", 3, seed=0)
+    resumed.load_state_dict(state)
+    np.testing.assert_array_equal(resumed.sample(64), scheduler.sample(64))
     reloaded = AutoModelForCausalLM.from_pretrained(checkpoint.policy_dir(latest))
     for a, b in zip(policy.parameters(), reloaded.parameters()):
         assert torch.equal(a, b)
+    # saving an earlier step again (a run resumed from before it): the new checkpoint is kept,
+    # the later ones (an abandoned timeline) go; keep=1 keeps only the new one
+    checkpoint.save(str(tmp_path), 2, policy, {}, scheduler, {}, keep=1)
+    assert sorted(os.listdir(root)) == ["latest", "step-000002", "step-000004.tmp"]
+    checkpoint.save(str(tmp_path), 1, policy, {}, scheduler, {}, keep=2)
+    assert sorted(os.listdir(root)) == ["latest", "step-000001", "step-000004.tmp"]  # later steps: stale
 
 
 def test_cli_train_then_plot(model_dir, tmp_path):
