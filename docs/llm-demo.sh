@@ -18,7 +18,7 @@ for seed in 0 1 2; do
   runs+=("--scheduler thompson --arm-level prompt --seed $seed --out-dir $OUT/thompson-$seed")
 done
 printf '%s\n' "${runs[@]}" | xargs -P "$JOBS" -I{} sh -c \
-  "$BIN/banditcurr train --config docs/llm-demo.toml --model $MODEL --progress false {} > /dev/null"
+  "$BIN/banditcurr train --config docs/llm-demo.toml --model $MODEL --progress false --overwrite {} > /dev/null"
 IMG=docs/img/llm-demo-w$WARM_STEPS
 $BIN/banditcurr plot $OUT/*/ --kind accuracy --out $IMG-accuracy.png --title "held-out greedy accuracy, 3 seeds (warm start $WARM_STEPS steps)"
 $BIN/banditcurr plot $OUT/*-0/ --kind curriculum --out $IMG-curriculum.png --title "sampling probability per level, seed 0"
