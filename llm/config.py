@@ -123,7 +123,7 @@ class TrainConfig:
     sync_tolerance: float = _f(1e-3, "largest |log p_vllm - log p_torch| the sync check accepts", "engine")
     # -- run --------------------------------------------------------------------
     seed: int = _f(0, "seed of the problems, the scheduler and the rollouts", "run")
-    out_dir: str = _f("out/train", "where log.jsonl, config.json and checkpoints/ go", "run")
+    out_dir: str = _f("out/train", "where log.jsonl, config.json, ledger/ and checkpoints/ go (one run per folder)", "run")
     probs_every: int = _f(1, "log the scheduler's sampling probabilities (curriculum/prob/*) every N steps and at "
                           "the end; they feed only the log, and over thousands of prompt arms they cost "
                           "milliseconds", "run")
