@@ -36,6 +36,7 @@ SOURCES = ("train", "simulate")
 COLUMNS = ("run_id", "step", "policy_version", "arm", "prompt_id", "distribution", "rewards", "success",
            "completion_tokens", "trained")
 _PART = re.compile(r"^steps-(\d{8})-(\d{8})\.parquet$")
+_MAX_PART_ROLLOUTS = 2 ** 31 - 1
 
 
 def schema():
@@ -206,7 +207,7 @@ class LedgerWriter:
         else:
             self._reopen(meta, resume_step)
             self.flushed_step = resume_step
-        self._pending = []
+        self._pending, self._pending_rollouts = [], 0
         self._pending_step = self.flushed_step
 
     def _create(self, text):
@@ -238,15 +239,16 @@ class LedgerWriter:
         for first, last, path in parts(self.directory):
             if first > resume_step:
                 os.remove(path)
-            elif last > resume_step:  # keep its steps <= resume_step, in a part named for them
+            elif last > resume_step:  # keep its steps <= resume_step, then name the part for them
                 import pyarrow.compute as pc
                 import pyarrow.parquet as pq
 
                 table = pq.read_table(path)
                 kept = table.filter(pc.less_equal(table.column("step"), resume_step))
-                _atomic_write(os.path.join(self.directory, _part_name(first, resume_step)),
-                              lambda tmp, t=kept: pq.write_table(t, tmp))
-                os.remove(path)
+                # in place first (a crash here leaves a valid part that the next resume cuts again),
+                # then the rename: there is never a moment with two parts holding the same step
+                _atomic_write(path, lambda tmp, t=kept: pq.write_table(t, tmp))
+                os.replace(path, os.path.join(self.directory, _part_name(first, resume_step)))
         _fsync_dir(self.directory)
 
     def append_groups(self, step, policy_version, arms, prompt_ids, distribution, rewards, offsets, success,
@@ -293,8 +295,12 @@ class LedgerWriter:
                                  f"nor an index into it.")
         if len(names) != n:
             raise ValueError(f"append_groups: distribution must have {n} entries. Got {len(names)}.")
+        if self._pending_rollouts + rewards.size > _MAX_PART_ROLLOUTS:
+            raise ValueError(f"append_groups: more than {_MAX_PART_ROLLOUTS} rollouts buffered (a part's list "
+                             f"offsets are int32); call flush() more often.")
         self._pending.append((int(step), int(policy_version), arms, prompt_ids, names, rewards, offsets, success,
                               tokens, trained))
+        self._pending_rollouts += rewards.size
         self._pending_step = int(step)
 
     def flush(self):
@@ -306,7 +312,7 @@ class LedgerWriter:
         table = _to_table(self.run_id, self._pending)
         first, last = self._pending[0][0], self._pending[-1][0]
         _atomic_write(os.path.join(self.directory, _part_name(first, last)), lambda tmp: pq.write_table(table, tmp))
-        self._pending = []
+        self._pending, self._pending_rollouts = [], 0
         self.flushed_step = last
 
     def __enter__(self):
@@ -341,7 +347,6 @@ def _to_table(run_id, pending):
     import pyarrow as pa
 
     steps, versions, arms, prompts, dists, rewards, offsets, success, tokens, trained = zip(*pending)
-    sizes = [np.repeat(s, a.size) for s, a in zip(steps, arms)]
     n_rows = sum(a.size for a in arms)
     shifts = np.cumsum([0] + [r.size for r in rewards[:-1]])
     flat_offsets = np.concatenate([[0]] + [o[1:] + shift for o, shift in zip(offsets, shifts)]).astype(np.int32)
@@ -359,7 +364,7 @@ def _to_table(run_id, pending):
                                                 mask=pa.array(mask, pa.bool_()))
     return pa.Table.from_arrays([
         pa.array([run_id] * n_rows, pa.string()),
-        pa.array(np.concatenate(sizes), pa.int64()),
+        pa.array(np.concatenate([np.repeat(s, a.size) for s, a in zip(steps, arms)]), pa.int64()),
         pa.array(np.concatenate([np.repeat(v, a.size) for v, a in zip(versions, arms)]), pa.int64()),
         pa.array(np.concatenate(arms), pa.int64()),
         pa.array([p for group in prompts for p in group], pa.string()),

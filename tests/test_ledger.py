@@ -14,6 +14,7 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
 pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow.compute")
 
 from banditcurr import ledger  # noqa: E402
 from banditcurr.cli import main  # noqa: E402
@@ -119,6 +120,21 @@ def test_resume_drops_later_steps_and_writes_no_duplicates(tmp_path):
         writer.flush()
     frame = ledger.read(tmp_path / "split")
     assert _rows(frame) == _expected_rows(whole)  # every row once, in order
+
+
+def test_resume_after_a_crash_inside_the_cut_of_a_part(tmp_path):
+    """A resume cuts a part that straddles its step in place, then renames it; a crash
+    between the two leaves a valid ledger that the next resume finishes cutting."""
+    written = _write(tmp_path / "l", steps=8, flush_every=4)  # parts 1-4 and 5-8
+    part = tmp_path / "l" / "steps-00000005-00000008.parquet"
+    table = pq.read_table(part)
+    pq.write_table(table.filter(pa.compute.less_equal(table.column("step"), 6)), part)  # cut, not yet renamed
+    kept = _expected_rows([g for g in written if g["step"] <= 6])
+    assert _rows(ledger.read(tmp_path / "l")) == kept
+    ledger.LedgerWriter(str(tmp_path / "l"), "run-a", "train", "reward>=0.5", DISTS, resume_step=6)
+    assert sorted(os.listdir(tmp_path / "l"))[1:] == ["steps-00000001-00000004.parquet",
+                                                      "steps-00000005-00000006.parquet"]
+    assert _rows(ledger.read(tmp_path / "l")) == kept
 
 
 _KILLED_WRITER = textwrap.dedent("""
