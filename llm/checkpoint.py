@@ -155,14 +155,24 @@ def policy_dir(path):
 # -- the run folder ------------------------------------------------------------------------------
 
 
-def in_use(out_dir):
-    """The run artefacts present in ``out_dir`` (empty: no run was started there)."""
+def _present(out_dir):
     return [name for name in ARTEFACTS if os.path.lexists(os.path.join(out_dir, name))]
+
+
+def in_use(out_dir):
+    """The run artefacts in ``out_dir`` when they hold results (a log record, a checkpoint
+    or ledger rows); empty otherwise: a run that stopped before its first record leaves
+    only config.json and an empty ledger, which a new run may replace."""
+    present = _present(out_dir)
+    log, rows = os.path.join(out_dir, "log.jsonl"), os.path.join(out_dir, "ledger")
+    results = ((os.path.isfile(log) and os.path.getsize(log) > 0) or "checkpoints" in present
+               or (os.path.isdir(rows) and any(not n.startswith(("_", ".")) for n in os.listdir(rows))))
+    return present if results else []
 
 
 def clear(out_dir):
     """Delete the run artefacts of ``out_dir`` (a new run starts clean); other files stay."""
-    for name in in_use(out_dir):
+    for name in _present(out_dir):
         path = os.path.join(out_dir, name)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
@@ -203,7 +213,7 @@ def start_run(config, distribution_names):
             raise RunFolderError(str(error)) from None
         if changes:
             warnings.warn("resume: settings changed that do not alter the run: " + "; ".join(changes), stacklevel=3)
-    if config.overwrite or (used and path is None):  # nothing to resume yet: the same run starts again at step 0
+    if path is None:  # a new run, or nothing to resume yet (the same run starts again at step 0)
         clear(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     info = read_info(path) if path else {"step": 0, "run_id": _new_run_id()}

@@ -154,6 +154,20 @@ def test_a_new_run_in_a_used_out_dir_is_refused_or_starts_clean(model_dir, tmp_p
     assert _log_steps(tmp_path) == [1, 2, 3]
 
 
+def test_a_run_that_stopped_before_its_first_record_can_be_replaced(model_dir, tmp_path):
+    """A failed start (e.g. the engine did not come up) leaves config.json and an empty
+    ledger: nothing to lose, so a new run may start there without overwrite."""
+    train(_config(model_dir, tmp_path, steps=1, eval_every=0))
+    (tmp_path / "log.jsonl").write_text("")
+    shutil.rmtree(tmp_path / "checkpoints")
+    for name in os.listdir(tmp_path / "ledger"):
+        if name.endswith(".parquet"):
+            os.remove(tmp_path / "ledger" / name)
+    assert checkpoint.in_use(str(tmp_path)) == []
+    train(_config(model_dir, tmp_path, steps=2, eval_every=0))
+    assert _log_steps(tmp_path) == [1, 2]
+
+
 def test_a_latest_pointing_nowhere_is_an_error_not_a_restart(model_dir, tmp_path):
     train(_config(model_dir, tmp_path, steps=2, eval_every=0))
     shutil.rmtree(tmp_path / "checkpoints" / "step-000002")
