@@ -42,7 +42,8 @@ def run(args):
         raise SystemExit(f"banditcurr train: error: {error}") from None
     last = result.history[-1] if result.history else {}
     evals = {k.removeprefix("eval/accuracy/"): round(v, 3) for k, v in last.items() if k.startswith("eval/accuracy/")}
-    print(f"done: {cfg.steps} steps, log in {cfg.out_dir}/log.jsonl")
+    print(f"done: {cfg.steps} steps, log in {cfg.out_dir}/log.jsonl, rollouts in {cfg.out_dir}/ledger "
+          f"(banditcurr ledger {cfg.out_dir}/ledger)")
     if evals:
         print("held-out accuracy:", evals)
     return 0

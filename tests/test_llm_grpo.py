@@ -205,3 +205,13 @@ def test_cli_train_then_plot(model_dir, tmp_path):
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert image.stat().st_size > 1000 and "| dump-ucb | 1 |" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "banditcurr.cli", "ledger", str(run / "ledger")],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "steps 1..3" in out.stdout and "addition-2" in out.stdout, out.stderr[-2000:]
+    # the same out_dir again: refused with a message, not a traceback, and nothing changed
+    log = (run / "log.jsonl").read_bytes()
+    out = subprocess.run([sys.executable, "-m", "banditcurr.cli", "train", "--config", str(config)],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "banditcurr train: error: out_dir" in out.stderr and "already holds a run" in out.stderr
+    assert (run / "log.jsonl").read_bytes() == log
