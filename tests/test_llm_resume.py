@@ -9,6 +9,11 @@ transformers ``generate`` engine (no vLLM start-up); a few steps each.
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -120,6 +125,59 @@ def test_resume_after_a_crash_redoes_the_steps_after_the_checkpoint(model_dir, t
     assert _log_steps(tmp_path / "run") == [0, 1, 2, 3]
     assert [r["step"] for r in resumed.history] == [0, 1, 2, 3]
     assert _ledger_rows(tmp_path / "run") == _ledger_rows(tmp_path / "whole")
+
+
+_PLUGIN = textwrap.dedent("""
+    import numpy as np
+    from banditcurr.llm import tasks
+
+    class Graded(tasks.Distribution):
+        def __init__(self, level):
+            self.level, self.name = level, f"killed-{level}"
+
+        def generate(self, n, seed):
+            rng = np.random.default_rng(seed)
+            return [tasks.Problem(f"{self.level}:{''.join(rng.choice(list('abcdefgh'), 5))}=", "0") for _ in range(n)]
+
+        def reward(self, completion, problem):
+            return 1.0 if self.level == 1 else sum(ord(c) % 2 == 0 for c in completion) / max(len(completion), 1)
+
+    tasks.register("killed-test", Graded)
+""")
+
+
+def test_kill_9_during_training_then_resume_equals_an_uninterrupted_run(model_dir, tmp_path, monkeypatch):
+    """`banditcurr train` killed with SIGKILL mid-run (checkpoint every 3 steps), then
+    resumed: log, ledger and weights equal an uninterrupted run's; no row twice."""
+    (tmp_path / "killed_plugin.py").write_text(_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings = dict(tasks=["killed-test:1-2"], plugins=["killed_plugin"], steps=8, checkpoint_every=3, eval_every=0)
+    whole = train(_config(model_dir, tmp_path / "whole", **settings))
+
+    run = tmp_path / "killed"
+    values = {**_config(model_dir, run, **settings).to_dict()}
+    (tmp_path / "run.json").write_text(json.dumps(values))
+    code = ("import json, sys; from banditcurr.llm.config import from_mapping; from banditcurr.llm.grpo import train; "
+            "train(from_mapping(json.load(open(sys.argv[1]))))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run.json")], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if (run / "log.jsonl").exists() and (run / "log.jsonl").read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL  # killed mid-run, not finished
+    logged = (run / "log.jsonl").read_bytes().count(b"\n")
+    assert 4 <= logged < 8  # after checkpoint 3: the steps after it are redone
+    resumed = train(_config(model_dir, run, resume=True, **settings))
+    assert _metrics(resumed.history) == _metrics(whole.history)
+    assert _log_steps(run) == list(range(1, 9))
+    assert _ledger_rows(run) == _ledger_rows(tmp_path / "whole")
+    for a, b in zip(whole.policy.parameters(), resumed.policy.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_a_damaged_log_line_before_the_end_is_an_error(model_dir, tmp_path):
