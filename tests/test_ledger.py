@@ -5,11 +5,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pa = pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
@@ -120,6 +123,35 @@ def test_resume_drops_later_steps_and_writes_no_duplicates(tmp_path):
         writer.flush()
     frame = ledger.read(tmp_path / "split")
     assert _rows(frame) == _expected_rows(whole)  # every row once, in order
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.integers(1, 8), seed=st.integers(0, 2 ** 16), flushes=st.sets(st.integers(1, 8)),
+       resume=st.integers(0, 8), flush_every=st.integers(1, 4))
+def test_any_flush_pattern_and_resume_point_reads_back_each_row_once(steps, seed, flushes, resume, flush_every):
+    """Write steps 1..n flushing after any subset of steps; resume at any flushed step S
+    and write S+1..n again with another flush pattern: the rows are those of one
+    uninterrupted run, in order, each once."""
+    rng = np.random.default_rng(seed)
+    calls = {step: [_groups(rng, step) for _ in range(int(rng.integers(1, 3)))] for step in range(1, steps + 1)}
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "l")
+        writer = ledger.LedgerWriter(path, "run-h", "train", "r", DISTS)
+        for step in range(1, steps + 1):
+            for groups in calls[step]:
+                writer.append_groups(**groups)
+            if step in flushes:
+                writer.flush()
+        resume = min(resume, writer.flushed_step)  # a checkpoint is never ahead of the ledger
+        writer = ledger.LedgerWriter(path, "run-h", "train", "r", DISTS, resume_step=resume)
+        assert _rows(ledger.read(path)) == _expected_rows([g for s in range(1, resume + 1) for g in calls[s]])
+        for step in range(resume + 1, steps + 1):
+            for groups in calls[step]:
+                writer.append_groups(**groups)
+            if step % flush_every == 0:
+                writer.flush()
+        writer.flush()
+        assert _rows(ledger.read(path)) == _expected_rows([g for s in range(1, steps + 1) for g in calls[s]])
 
 
 def test_resume_after_a_crash_inside_the_cut_of_a_part(tmp_path):
