@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 OUT ?= out/demo
 
-.PHONY: demo test install install-test install-verl bench clean
+.PHONY: demo test install install-test install-verl install-verl09 bench clean
 
 # Core + simulator: numpy, scipy, numba, matplotlib, tqdm. No torch, no GPU.
 $(VENV)/.core-installed: pyproject.toml
@@ -33,20 +33,31 @@ $(VERL_VENV)/.installed: pyproject.toml
 	$(VERL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[verl]" verl==0.7.1 pytest torch==2.13.0
 	touch $@
 
+# verl >= 0.9 (the v1 trainer plugin, banditcurr.integrations.verl_v1) in a third
+# environment: numpy >= 2, transformers 5, TransferQueue and Ray; .venv-verl keeps 0.7.1.
+VERL09_VENV := .venv-verl09
+$(VERL09_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VERL09_VENV)
+	$(VERL09_VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(VERL09_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[verl09]" verl==0.9.1 pytest torch==2.13.0
+	touch $@
+
 install: $(VENV)/.core-installed
 install-test: $(VENV)/.test-installed
 install-verl: $(VERL_VENV)/.installed
+install-verl09: $(VERL09_VENV)/.installed
 
 demo: $(VENV)/.core-installed
 	$(BIN)/banditcurr simulate --scenario kk12 --schedulers uniform,dump-ucb,thompson,learnability --seeds 100 --steps 200 --out $(OUT)
 
-test: $(VENV)/.test-installed $(VERL_VENV)/.installed
+test: $(VENV)/.test-installed $(VERL_VENV)/.installed $(VERL09_VENV)/.installed
 	$(BIN)/python -m pytest -q
 	BANDITCURR_REQUIRE_VERL=1 $(VERL_VENV)/bin/python -m pytest -q tests/integrations_verl
+	BANDITCURR_REQUIRE_VERL09=1 $(VERL09_VENV)/bin/python -m pytest -q tests/integrations_verl09
 
 bench: $(VENV)/.core-installed
 	$(BIN)/python -m benchmarks.core
 	$(BIN)/python -m benchmarks.sims
 
 clean:
-	rm -rf $(VENV) $(VERL_VENV) out
+	rm -rf $(VENV) $(VERL_VENV) $(VERL09_VENV) out
