@@ -21,6 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
 
 from banditcurr import ledger  # noqa: E402
 from banditcurr.llm import checkpoint, tasks  # noqa: E402
@@ -316,3 +317,24 @@ def test_a_diverged_update_stops_the_run_clearly(model_dir):
         next(policy.parameters())[0, 0] = float("nan")
     with pytest.raises(RuntimeError, match=r"training diverged"):
         _check_finite({"train/loss": 0.1, "train/grad_norm": 2.0}, policy, 3, config)
+
+
+def test_simulated_and_real_ledgers_share_one_schema(model_dir, tmp_path):
+    """A `banditcurr train` ledger and a `banditcurr simulate --ledger` one: the same
+    columns and types, so one reader (and one DataFrame) serves both."""
+    from banditcurr import sims
+    from banditcurr.sims.ledgers import write_ledgers
+
+    train(_config(model_dir, tmp_path / "real", steps=2, eval_every=0))
+    scenario = sims.make_scenario("kk12", prompts_per_distribution=20, eval_prompts=10, batch_size=8, group_size=4,
+                                  steps=3)
+    simulated = write_ledgers(sims.simulate(scenario, "uniform", seeds=1, trace=True), scenario,
+                              str(tmp_path / "sim"))[0]
+    real = ledger.read_table(tmp_path / "real" / "ledger")
+    fake = ledger.read_table(simulated)
+    assert real.schema.equals(ledger.schema()) and fake.schema.equals(ledger.schema())
+    assert ledger.read_meta(simulated)["source"] == "simulate"
+    both = pd.concat([ledger.read(tmp_path / "real" / "ledger"), ledger.read(simulated)], ignore_index=True)
+    assert len(both) == 2 * 4 + 3 * 8 and both["completion_tokens"].isna().sum() == 3 * 8
+    per_dist, _ = ledger.pass_rates(both)
+    assert set(per_dist.index) == set(both["distribution"])
