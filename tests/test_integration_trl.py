@@ -1,10 +1,15 @@
-"""The TRL adapter against the real TRL: ``CurriculumGRPOTrainer`` trains a tiny
-local Qwen2 (built here, nothing downloaded) for a few GRPO steps on CPU, and the
-curriculum follows the rewards, logs its one-batch lag, checkpoints and resumes exactly.
+"""The TRL adapter against the real TRL, both routes: ``CurriculumGRPOTrainer`` (the
+subclass) and ``CurriculumFeed`` (public API: an IterableDataset and a reward-function
+wrapper) each train a tiny local Qwen2 (built here, nothing downloaded) for a few GRPO
+steps on CPU; the curriculum follows the rewards, logs its lag and the curriculum/
+metrics, checkpoints without pickle and resumes exactly.
 """
 
 import pickle
+import re
 import runpy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,16 +17,19 @@ import torch
 from datasets import Dataset
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-from trl import GRPOConfig
+from trl import GRPOConfig, GRPOTrainer
 
+import banditcurr as bc
 from banditcurr.integrations._curriculum import Curriculum
-from banditcurr.integrations.trl import STATE_FILE, CurriculumGRPOTrainer, CurriculumSampler
+from banditcurr.integrations.trl import (LEGACY_STATE_FILE, STATE_FILE, CurriculumFeed, CurriculumGRPOTrainer,
+                                         CurriculumSampler, load_curriculum)
 from recipes import python_files
 
 pytestmark = pytest.mark.slow
 
 TASKS = ("solved", "unsolved", "learnable")
 GENERATIONS = 4
+PUBLIC_ROUTE_LAG = 1.0  # measured: see test_public_route_feedback_lag
 PROMPTS_PER_STEP = 4
 CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
                  "{% if add_generation_prompt %}assistant: {% endif %}")
@@ -94,14 +102,45 @@ def test_feedback_is_one_generation_batch_late(trained):
     assert len(trainer.curriculum.pending) == 1  # the batch drawn ahead of step 5, never scored
 
 
-def test_checkpoints_hold_the_curriculum(trained):
+def test_checkpoints_hold_the_curriculum_without_pickle(trained):
     _, _, output_dir = trained
     for step in (2, 4):
-        with open(output_dir / f"checkpoint-{step}" / STATE_FILE, "rb") as handle:
-            state = pickle.load(handle)
+        path = output_dir / f"checkpoint-{step}" / STATE_FILE
+        with np.load(path, allow_pickle=False) as archive:  # numeric arrays and a JSON entry only
+            assert "__state__" in archive.files
+        state = bc.read_state(path)["curriculum"]
         assert state["arm_names"] == ["learnable", "solved", "unsolved"]
         assert state["n_feedback_groups"] == step * PROMPTS_PER_STEP
         assert len(state["pending_rows"]) == 1
+
+
+def test_curriculum_metrics_reach_the_trainer_log(trained):
+    trainer, _, _ = trained
+    logs = [entry for entry in trainer.state.log_history if "curriculum/entropy" in entry]
+    assert len(logs) == 4
+    assert logs[-1]["curriculum/effective_arms"] == pytest.approx(np.exp(logs[-1]["curriculum/entropy"]))
+    assert logs[-1]["curriculum/pass_rate/learnable"] == 0.5
+    assert logs[0]["curriculum/zero_variance_fraction"] > 0  # solved / unsolved groups
+
+
+def test_old_pickle_is_refused_and_the_conversion_works(trained, tiny_model, tmp_path):
+    """An old checkpoint (the curriculum state pickled) is refused, nothing changes, and
+    the command in the message turns it into a state that resumes."""
+    trainer, _, _ = trained
+    folder = tmp_path / "checkpoint-1"
+    folder.mkdir()
+    with open(folder / LEGACY_STATE_FILE, "wb") as handle:
+        pickle.dump(trainer.curriculum.state_dict(), handle)  # what banditcurr 0.1 wrote
+    fresh = make_trainer(tiny_model, tmp_path, max_steps=1)
+    before = fresh.curriculum.state_dict()
+    with pytest.raises(ValueError, match="(?s)no longer loads: unpickling runs code.*bc.save_state") as refused:
+        fresh.train(resume_from_checkpoint=str(folder))
+    np.testing.assert_array_equal(fresh.curriculum.state_dict()["picker_rng"], before["picker_rng"])
+    command = re.search(r'python -c "(.*)"', str(refused.value)).group(1)
+    subprocess.run([sys.executable, "-c", command], check=True)
+    load_curriculum(fresh.curriculum_sampler, str(folder))
+    np.testing.assert_array_equal(fresh.curriculum.state_dict()["picker_rng"],
+                                  trainer.curriculum.state_dict()["picker_rng"])
 
 
 def test_resume_is_exact(trained, tiny_model):
@@ -121,7 +160,7 @@ def test_resume_is_exact(trained, tiny_model):
 def test_resume_needs_a_curriculum_checkpoint(tiny_model, tmp_path):
     (tmp_path / "checkpoint-1").mkdir()
     fresh = make_trainer(tiny_model, tmp_path, max_steps=1)
-    with pytest.raises(FileNotFoundError, match="has no banditcurr_curriculum.pkl"):
+    with pytest.raises(FileNotFoundError, match="has no banditcurr_curriculum.npz"):
         fresh.train(resume_from_checkpoint=str(tmp_path / "checkpoint-1"))
 
 
@@ -181,3 +220,77 @@ def test_documented_recipe(tiny_model, tmp_path, monkeypatch):
     assert trainer.curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
     assert trainer.curriculum.n_feedback_groups == 2  # one prompt (8 generations) per step, two steps
     assert (tmp_path / "grpo-curriculum" / "checkpoint-2" / STATE_FILE).is_file()
+
+
+# -- the public route: CurriculumFeed ---------------------------------------------------
+
+
+def make_feed_trainer(model, output_dir, max_steps, feed=None, **config):
+    dataset = Dataset.from_list([{"prompt": f"question {j} about {t}", "task": t} for j in range(12) for t in TASKS])
+    feed = feed or CurriculumFeed(dataset, arm_key="task", scheduler="dump-ucb", seed=0)
+    args = GRPOConfig(
+        output_dir=str(output_dir), per_device_train_batch_size=PROMPTS_PER_STEP * GENERATIONS,
+        num_generations=GENERATIONS, max_completion_length=4, max_steps=max_steps, save_steps=2,
+        logging_steps=1, report_to=[], use_cpu=True, bf16=False, seed=0, learning_rate=1e-3, beta=0.0,
+        shuffle_dataset=False, **config)
+    trainer = GRPOTrainer(model=model, reward_funcs=[feed.reward(by_task)], args=args, train_dataset=feed.dataset,
+                          callbacks=[feed.callback()])
+    return trainer, feed
+
+
+@pytest.fixture(scope="module")
+def fed(tiny_model, tmp_path_factory):
+    """Four GRPO steps through the public route; checkpoints at steps 2 and 4."""
+    output_dir = tmp_path_factory.mktemp("grpo-feed")
+    trainer, feed = make_feed_trainer(tiny_model, output_dir, max_steps=4)
+    trainer.train()
+    return trainer, feed, output_dir
+
+
+def test_public_route_follows_the_rewards(fed):
+    trainer, feed, _ = fed
+    probs = feed.curriculum.probs()
+    assert probs[feed.curriculum.arm_names.index("learnable")] > 0.9
+    assert feed.curriculum.n_feedback_groups == 4 * PROMPTS_PER_STEP
+    logs = [entry for entry in trainer.state.log_history if "curriculum/p/learnable" in entry]
+    assert len(logs) == 4 and logs[-1]["curriculum/p/learnable"] == pytest.approx(probs[0])
+
+
+def test_public_route_feedback_lag(fed):
+    """The lag in generation batches: how many batches were drawn after the scored one."""
+    trainer, feed, _ = fed
+    lags = [entry["curriculum/lag"] for entry in trainer.state.log_history if "curriculum/lag" in entry]
+    assert lags == [PUBLIC_ROUTE_LAG] * 4
+    assert feed.n_draws == 4 + PUBLIC_ROUTE_LAG
+
+
+def test_public_route_resume_is_exact(fed, tiny_model):
+    trainer, feed, output_dir = fed
+    resumed, again = make_feed_trainer(tiny_model, output_dir, max_steps=4, ignore_data_skip=True)
+    resumed.train(resume_from_checkpoint=str(output_dir / "checkpoint-2"))
+    expected, got = feed.curriculum.state_dict(), again.curriculum.state_dict()
+    for name, array in expected["scheduler"].items():
+        np.testing.assert_array_equal(got["scheduler"][name], array, err_msg=name)
+    for name in ("picker_rng", "picker_order", "picker_cursor"):
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    assert again.n_draws == feed.n_draws
+
+
+def test_public_route_refuses_shuffle_and_data_skip(tiny_model, tmp_path, fed):
+    trainer, _ = make_feed_trainer(tiny_model, tmp_path, max_steps=1)
+    trainer.args.shuffle_dataset = True
+    with pytest.raises(ValueError, match="shuffle_dataset=False"):
+        trainer.train()
+    _, _, output_dir = fed
+    again, _ = make_feed_trainer(tiny_model, output_dir, max_steps=4)
+    with pytest.raises(ValueError, match="ignore_data_skip=True"):
+        again.train(resume_from_checkpoint=str(output_dir / "checkpoint-2"))
+
+
+def test_feed_reward_ignores_rows_it_did_not_draw():
+    dataset = Dataset.from_list([{"prompt": "a", "task": "x"}, {"prompt": "b", "task": "y"}])
+    feed = CurriculumFeed(dataset, arm_key="task", scheduler="uniform")
+    reward = feed.reward(by_task)
+    assert reward.__name__ == "by_task"
+    assert reward(prompts=["a"], completions=["c"], task=["solved"]) == [1.0]  # an eval row: no draw column
+    assert feed.curriculum.n_feedback_groups == 0
