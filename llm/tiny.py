@@ -97,18 +97,25 @@ def greedy_accuracy(model, tokenizer, distribution, problems, max_new_tokens):
     return float(np.mean([distribution.reward(t, p) for t, p in zip(texts, problems)]))
 
 
-def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, seed=0,
+def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, final_lr=0.0, seed=0,
                n_eval=100, max_new_tokens=16, progress=True):
     """Supervised fine-tuning of the model in ``model_dir`` on targets of ``distributions``
     (equal shares, fresh problems each step), saved in place. Returns the greedy
-    accuracy per distribution on ``n_eval`` problems none of the steps used."""
+    accuracy per distribution on ``n_eval`` problems none of the steps used.
+
+    The learning rate warms up over 20 steps, then falls linearly from ``lr`` to
+    ``final_lr``. A decay to 0 leaves the model in a sharp spot: along the GRPO
+    gradient the reward then collapses within a step of norm ~0.01 (docs/llm-study.md);
+    ending at the learning rate GRPO will use keeps it trainable."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20) * (1 - s / steps))
+    floor = final_lr / lr
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 20) * (floor + (1 - floor) * (1 - s / steps)))
     per_dist = max(1, batch_size // len(distributions))
     bar = _progress(steps, "warm start", progress)
     model.train()
@@ -134,7 +141,7 @@ def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, s
         accuracy[dist.name] = greedy_accuracy(model, tokenizer, dist, dist.generate(n_eval, eval_seed), max_new_tokens)
     model.save_pretrained(model_dir)
     with open(os.path.join(model_dir, "warm_start.json"), "w") as handle:
-        json.dump({"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+        json.dump({"steps": steps, "batch_size": batch_size, "lr": lr, "final_lr": final_lr, "seed": seed,
                    "distributions": [d.name for d in distributions], "greedy_accuracy": accuracy}, handle, indent=1)
     return accuracy
 
@@ -157,6 +164,8 @@ def main(argv=None):
     parser.add_argument("--warm-steps", type=int, default=1000, help="optimizer steps of the warm start")
     parser.add_argument("--warm-batch", type=int, default=64, help="sequences per warm-start step")
     parser.add_argument("--warm-lr", type=float, default=1e-3, help="AdamW learning rate of the warm start")
+    parser.add_argument("--warm-final-lr", type=float, default=0.0,
+                        help="learning rate the warm start decays to, linearly (default 0)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads > 0:
@@ -170,7 +179,7 @@ def main(argv=None):
     build_model(args.out, hidden_size=args.hidden, num_layers=args.layers, num_heads=args.hidden // 64, seed=args.seed)
     if distributions and args.warm_steps > 0:
         accuracy = warm_start(args.out, distributions, steps=args.warm_steps, batch_size=args.warm_batch,
-                              lr=args.warm_lr, seed=args.seed)
+                              lr=args.warm_lr, final_lr=args.warm_final_lr, seed=args.seed)
         print("greedy accuracy after the warm start:", json.dumps(accuracy))
     print(f"tiny model saved to {args.out} in {time.perf_counter() - start:.0f} s")
 
