@@ -24,6 +24,7 @@ RESUMABLE_CHANGES = frozenset({
     "steps", "out_dir", "resume", "overwrite", "progress", "threads", "probs_every", "eval_every",
     "checkpoint_every", "keep_checkpoints", "verify_sync_every", "sync_tolerance",
     "vllm_gpu_memory_utilization", "vllm_kv_cache_gib", "vllm_enforce_eager", "vllm_max_model_len",
+    "report_to",
 })
 
 # Every numeric option: kind and range (banditcurr's one validator, banditcurr._params.Param,
@@ -138,6 +139,9 @@ class TrainConfig:
     progress: bool = _f(True, "show a progress bar", "run")
     threads: int = _f(0, "torch CPU threads, set before the engine starts (0: torch's default); "
                       "on a busy shared CPU, 1 avoids oversubscription", "run")
+    report_to: list = _f([], "trackers that also get every log record, as in TRL: any of 'tensorboard' (event "
+                         "files in out_dir/tensorboard; pip install 'banditcurr[tensorboard]'), 'wandb', 'trackio' "
+                         "(run named after out_dir); log.jsonl is always written", "run")
 
     # ---------------------------------------------------------------------------
 
@@ -162,6 +166,10 @@ class TrainConfig:
         _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
+        from banditcurr.telemetry import REPORTERS
+
+        for tracker in self.report_to:
+            _choice("report_to", tracker, REPORTERS)
         if self.scheduler not in bc.available():
             raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. "
                              f"Available: {', '.join(bc.available())}.")

@@ -92,6 +92,7 @@ def train(config, engine=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import banditcurr as bc
+    from banditcurr.telemetry import Reporter, curriculum_metrics
 
     # -- setup: threads, device, dtypes, output -----------------------------------
     if config.threads:
@@ -153,10 +154,15 @@ def train(config, engine=None):
         return {**{f"eval/accuracy/{n}": float(a) for n, a in zip(names, accuracy)},
                 "eval/accuracy": float(accuracy.mean())}
 
+    # trackers beside log.jsonl (report_to): every record, at its step
+    reporter = Reporter(config.report_to, config.out_dir, config=config.to_dict()) if config.report_to else None
+
     if start_step == 0 and config.eval_every:
         record = {"step": 0, **evaluate(0), **_probs_record(scheduler.probs(), arm_dist, names)}
         history.append(record)
         _append_log(log_path, record)
+        if reporter:
+            reporter.log(record, 0)
 
     def roll_out(arms, group_sizes, seeds, times):
         """Steps 2-4 for ``arms``: problems, ``group_sizes[g]`` completions each, rewards."""
@@ -268,7 +274,9 @@ def train(config, engine=None):
                   **gate, **sync_check}
         if (step + 1) % config.probs_every == 0 or step + 1 == config.steps:
             t = time.perf_counter()  # probs() is for the log only; the loop never needs it
-            record.update(_probs_record(scheduler.probs(), arm_dist, names))
+            probs = scheduler.probs()
+            record.update(_probs_record(probs, arm_dist, names))
+            record.update(curriculum_metrics(probs, range(probs.size), max_arms=0))  # entropy, exp(H), top-k share
             record["perf/time_probs"] = time.perf_counter() - t
         if config.eval_every and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
             t = time.perf_counter()
@@ -276,6 +284,8 @@ def train(config, engine=None):
             record["perf/time_eval"] = time.perf_counter() - t
         history.append(record)
         _append_log(log_path, record)
+        if reporter:
+            reporter.log(record, step + 1)
         _ledger_rows(rows, step, rolled, trained, skipped, pool, config)
         rows.flush()  # the step's rows are on disk before its checkpoint
         if (config.checkpoint_every and (step + 1) % config.checkpoint_every == 0) or step + 1 == config.steps:
@@ -286,6 +296,8 @@ def train(config, engine=None):
         bar.update(1)
         bar.set_postfix(reward=f"{record['train/reward']:.2f}", acc=f"{record['train/accuracy']:.2f}")
     bar.close()
+    if reporter:
+        reporter.close()
     return TrainResult(history, policy, tokenizer, scheduler, pool, engine)
 
 

@@ -132,3 +132,37 @@ def test_missing_tracker_package_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "trackio", None)
     with pytest.raises(ImportError, match="pip install trackio"):
         Reporter("trackio", str(tmp_path))
+
+
+@pytest.mark.slow
+def test_banditcurr_train_reports_to_tensorboard(tmp_path):
+    """``banditcurr train`` with report_to = ["tensorboard"]: the log records, curriculum
+    metrics included, are in a real event file at their steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from banditcurr.llm.config import TrainConfig
+    from banditcurr.llm.grpo import train
+    from banditcurr.llm.tiny import build_model
+
+    model = build_model(str(tmp_path / "tiny"), num_layers=1)
+    config = TrainConfig(model=model, tasks=["addition:1-2"], n_train=8, n_test=2, steps=2, batch_prompts=4,
+                         group_size=2, micro_batch=8, max_new_tokens=4, engine="hf", eval_every=2,
+                         checkpoint_every=0, out_dir=str(tmp_path / "run"), progress=False, threads=1,
+                         report_to=["tensorboard"])
+    result = train(config)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    entropy_events = events.Scalars("curriculum/entropy")
+    assert [e.step for e in entropy_events] == [1, 2]
+    assert entropy_events[-1].value == pytest.approx(result.history[-1]["curriculum/entropy"], rel=1e-6)
+    assert [e.step for e in events.Scalars("eval/accuracy")] == [0, 2]
+    assert [e.step for e in events.Scalars("train/reward")] == [1, 2]
+    assert "curriculum/effective_arms" in events.Tags()["scalars"]
+
+
+def test_train_config_refuses_an_unknown_tracker(tmp_path):
+    from banditcurr.llm.config import TrainConfig
+
+    (tmp_path / "config.json").write_text("{}")  # enough of a model directory for validate()
+    with pytest.raises(ValueError, match="report_to must be one of 'tensorboard', 'wandb', 'trackio'. Got 'csv'"):
+        TrainConfig(model=str(tmp_path), report_to=["csv"]).validate()
