@@ -223,7 +223,8 @@ def analyse(runs, draws=BOOTSTRAP, seed=0):
     targets = finals_u[pick_u].mean(1)  # the target moves with the resampled uniform seeds
     steps_u = np.stack([steps_to(r, targets)[0] for r in uniform], axis=1)  # (draws, n_u)
     mean_u = np.take_along_axis(steps_u, pick_u, axis=1).mean(1)
-    out = {"target_accuracy": target, "start_accuracy": float(uniform[0]["accuracy"][0]),
+    start = float(np.mean([r["accuracy"][0] for r in uniform]))
+    out = {"target_accuracy": target, "start_accuracy": start, "uniform_gain": target - start,
            "levels": uniform[0]["names"], "schedulers": {}}
     for name, members in runs.items():
         steps, rollouts, reached = zip(*(steps_to(r, target) for r in members))
@@ -231,15 +232,20 @@ def analyse(runs, draws=BOOTSTRAP, seed=0):
         n = len(members)
         pick = rng.integers(n, size=(draws, n))
         boot = np.stack([steps_to(r, targets)[0] for r in members], axis=1)
-        ratio = mean_u / np.take_along_axis(boot, pick, axis=1).mean(1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 when every run starts at the target
+            ratio = mean_u / np.take_along_axis(boot, pick, axis=1).mean(1)
         steps_u_point = np.concatenate([steps_to(r, target)[0] for r in uniform])
+        defined = steps.mean() > 0 and np.isfinite(ratio).all()
         out["schedulers"][name] = {
             "seeds": list(range(n)),
             "steps_to_target": steps.tolist(), "rollouts_to_target": rollouts.tolist(),
             "reached_target": reached.tolist(),
-            "speedup": float(steps_u_point.mean() / steps.mean()),
-            "speedup_ci": [float(np.percentile(ratio, 2.5)), float(np.percentile(ratio, 97.5))],
+            "speedup": float(steps_u_point.mean() / steps.mean()) if defined else None,
+            "speedup_ci": ([float(np.percentile(ratio, 2.5)), float(np.percentile(ratio, 97.5))] if defined
+                           else None),
             "final_accuracy": [float(r["accuracy"][-1]) for r in members],
+            "final_accuracy_minus_uniform_ci": _difference_ci(members, uniform, rng, draws, lambda r: r["accuracy"][-1]),
+            "auc_minus_uniform_ci": _difference_ci(members, uniform, rng, draws, _auc),
             "final_accuracy_per_level": [r["per_level"][-1].tolist() for r in members],
             "auc": [_auc(r) for r in members],
             "zero_var_share": [float(r["zero_var"].mean()) for r in members],
@@ -248,19 +254,31 @@ def analyse(runs, draws=BOOTSTRAP, seed=0):
     return out
 
 
+def _difference_ci(members, uniform, rng, draws, metric):
+    """95% percentile-bootstrap interval of mean(metric, members) - mean(metric, uniform)."""
+    a, b = np.array([metric(r) for r in members]), np.array([metric(r) for r in uniform])
+    diff = (a[rng.integers(a.size, size=(draws, a.size))].mean(1)
+            - b[rng.integers(b.size, size=(draws, b.size))].mean(1))
+    return [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+
+
 def report(results):
     lines = []
     for family, res in results["families"].items():
         lines.append(f"\n{family}: start {res['start_accuracy']:.3f}, target (uniform's final mean) "
-                     f"{res['target_accuracy']:.3f}")
-        lines.append("| scheduler | steps to target (mean) | reached | speed-up [95% CI] | final accuracy | AUC | "
-                     "zero-var share |")
+                     f"{res['target_accuracy']:.3f}, uniform's gain {res['uniform_gain']:+.3f}")
+        lines.append("| scheduler | steps to target (mean) | reached | speed-up [95% CI] | final accuracy ± sd "
+                     "[95% CI of minus uniform] | AUC [95% CI of minus uniform] | zero-var share |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for name, s in res["schedulers"].items():
+            speedup = (f"{s['speedup']:.2f} [{s['speedup_ci'][0]:.2f}, {s['speedup_ci'][1]:.2f}]"
+                       if s["speedup"] is not None else "undefined (target met at step 0)")
             lines.append(f"| {name} | {np.mean(s['steps_to_target']):.0f} | {sum(s['reached_target'])}/"
-                         f"{len(s['seeds'])} | {s['speedup']:.2f} [{s['speedup_ci'][0]:.2f}, {s['speedup_ci'][1]:.2f}]"
-                         f" | {np.mean(s['final_accuracy']):.3f} ± {np.std(s['final_accuracy']):.3f} | "
-                         f"{np.mean(s['auc']):.3f} | {np.mean(s['zero_var_share']):.2f} |")
+                         f"{len(s['seeds'])} | {speedup}"
+                         f" | {np.mean(s['final_accuracy']):.3f} ± {np.std(s['final_accuracy']):.3f} "
+                         f"[{s['final_accuracy_minus_uniform_ci'][0]:+.3f}, {s['final_accuracy_minus_uniform_ci'][1]:+.3f}]"
+                         f" | {np.mean(s['auc']):.3f} [{s['auc_minus_uniform_ci'][0]:+.3f}, "
+                         f"{s['auc_minus_uniform_ci'][1]:+.3f}] | {np.mean(s['zero_var_share']):.2f} |")
     return "\n".join(lines)
 
 
