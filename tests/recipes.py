@@ -29,11 +29,13 @@ def python_files(doc):
     return files
 
 
-def bash_command(doc, program):
-    """The argument list of the bash block of docs/``doc`` that runs ``program``
-    (e.g. ``"verl.trainer.main_ppo"``), with the program's own words removed."""
+def bash_command(doc, program, containing=None):
+    """The argument list of the (first) bash block of docs/``doc`` that runs ``program``
+    (e.g. ``"verl.trainer.main_ppo"``) and, if given, has the word ``containing``, with
+    the program's own words removed."""
     for body in blocks(doc, "bash"):
         words = shlex.split(body.replace("\\\n", " "))
-        if program in words:
+        if program in words and (containing is None or containing in words):
             return words[words.index(program) + 1:]
-    raise AssertionError(f"docs/{doc} has no bash block running {program}")
+    with_word = f" with {containing}" if containing else ""
+    raise AssertionError(f"docs/{doc} has no bash block running {program}{with_word}")

@@ -17,6 +17,7 @@ checkpoint calls. ``_step_once``'s PPO pipeline is not run: the tests call
 """
 
 import os
+import runpy
 import subprocess
 import sys
 
@@ -34,6 +35,7 @@ from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from banditcurr.integrations.verl_v1 import BanditCurriculumSyncTrainer, CurriculumFeedback
 from banditcurr.llm.tiny import build_model
+from recipes import bash_command, python_files
 
 ROLLOUT_N = 4
 BATCH = 6
@@ -89,15 +91,19 @@ class StandInRollout:
     ``rm_scores`` (the reward at the last response token) and ``reward_extra_info.acc``,
     then the prompt's status ``finished``."""
 
-    def __init__(self):
-        self.prompts = 0
+    def __init__(self, n=ROLLOUT_N, score=None):
+        self.n, self.score, self.prompts = n, score or self.by_source, 0
+
+    @staticmethod
+    def by_source(source, session, reward_model):
+        return SUCCESS[source] if SUCCESS[source] != 0.5 else float(session % 2)
 
     def generate_sequences(self, batch):
         uids, sources, steps = list(batch["uid"]), list(batch["data_source"]), batch["global_steps"]
-        for uid, source in zip(uids, sources):
+        for uid, source, reward_model in zip(uids, sources, list(batch["reward_model"])):
             fields, tags, keys = [], [], []
-            for session in range(ROLLOUT_N):
-                reward = SUCCESS[source] if SUCCESS[source] != 0.5 else float(session % 2)
+            for session in range(self.n):
+                reward = self.score(source, session, reward_model)
                 response = torch.tensor([5, 6, 7])
                 scores = torch.zeros(3)
                 scores[-1] = reward
@@ -256,3 +262,44 @@ def test_bad_settings_are_refused(tiny_model, data_files):
         make_trainer(tiny_model, data_files, "+banditcurr.schedular=sec")
     with pytest.raises(ValueError, match="banditcurr.level setting must be one of"):
         make_trainer(tiny_model, data_files, "+banditcurr.level=task")
+
+
+def test_documented_recipe(tiny_model, transfer_queue, tmp_path, monkeypatch):
+    """docs/integrations/verl.md, verl 0.9 recipe: its data script and reward file run,
+    its launch command's overrides (model path swapped for the local tiny model) compose
+    against verl's config, verl's registry gives the banditcurr trainer, and one step
+    scored by the recipe's own reward function moves the curriculum."""
+    monkeypatch.chdir(tmp_path)
+    for name, source in python_files("integrations/verl.md").items():
+        (tmp_path / name).write_text(source)
+    runpy.run_path("make_data.py")
+    compute_score = runpy.run_path("reward.py")["compute_score"]
+    overrides = bash_command("integrations/verl.md", "verl.trainer.main_ppo",
+                             containing="trainer.v1.trainer_mode=banditcurr_sync")
+    overrides = [f"actor_rollout_ref.model.path={tiny_model}" if o.startswith("actor_rollout_ref.model.path=") else o
+                 for o in overrides]
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        config = compose(config_name="ppo_trainer", overrides=overrides)
+    trainer = get_trainer_cls(config.trainer.v1.trainer_mode)(config=config)
+    assert isinstance(trainer, BanditCurriculumSyncTrainer)
+    trainer._init_tokenizer()
+    trainer._init_dataloader()
+    assert trainer.curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
+
+    def answer(source, session, reward_model):  # right on 1-digit sums always, on the others half the time
+        truth = reward_model["ground_truth"]
+        right = source == "add-1digit" or session % 2 == 0
+        return compute_score(source, f"The answer is {truth if right else int(truth) + 1}", truth)
+
+    trainer.agent_loop_manager = StandInRollout(n=config.actor_rollout_ref.rollout.n, score=answer)
+    trainer.global_steps = 1
+    before = trainer.curriculum.probs()
+    trainer.prepare_step()
+    batch, metrics = trainer.replay_buffer.sample(global_steps=1, partition_id="train",
+                                                  batch_size=config.data.train_batch_size)
+    trainer.feed_trained(batch, metrics)
+    tq.kv_clear(keys=batch.keys, partition_id=batch.partition_id)
+    one_digit = trainer.curriculum.arm_names.index("add-1digit")
+    assert trainer.curriculum.n_feedback_groups == config.data.train_batch_size
+    assert trainer.curriculum.probs()[one_digit] < before[one_digit]  # always solved: no GRPO signal
+    assert metrics["curriculum/pass_rate/add-1digit"] == 1.0
