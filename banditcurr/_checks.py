@@ -20,14 +20,19 @@ _INT64 = np.dtype(np.int64)
 _FLOAT64 = np.dtype(np.float64)
 _EXPONENT = np.uint64(0x7FF0000000000000)
 
+#: Rewards must lie in [-REWARD_LIMIT, REWARD_LIMIT] (docs/contract.md, "Rewards"): far
+#: beyond any task's rewards, and small enough that no group statistic can overflow.
+REWARD_LIMIT = 1e12
+
 # error codes of _scan
-_OK, _ARM_RANGE, _NOT_FINITE, _OFFSET_START, _OFFSET_END, _OFFSET_ORDER = range(6)
+_OK, _ARM_RANGE, _NOT_FINITE, _OFFSET_START, _OFFSET_END, _OFFSET_ORDER, _TOO_LARGE = range(7)
 
 
 @jit
 def _scan(n_arms, arms, rewards, offsets):
-    """Check values: arms in 0..n_arms-1, rewards finite, offsets from 0 to
-    len(rewards), strictly increasing. Returns (code, position of the first fault)."""
+    """Check values: arms in 0..n_arms-1, rewards finite and within +-REWARD_LIMIT,
+    offsets from 0 to len(rewards), strictly increasing. Returns (code, position of
+    the first fault)."""
     for g in range(arms.shape[0]):
         if arms[g] < 0 or arms[g] >= n_arms:
             return _ARM_RANGE, g
@@ -40,6 +45,13 @@ def _scan(n_arms, arms, rewards, offsets):
         for j in range(bits.shape[0]):
             if bits[j] & _EXPONENT == _EXPONENT:
                 return _NOT_FINITE, j
+    large = False
+    for j in range(rewards.shape[0]):
+        large |= abs(rewards[j]) > REWARD_LIMIT
+    if large:
+        for j in range(rewards.shape[0]):
+            if abs(rewards[j]) > REWARD_LIMIT:
+                return _TOO_LARGE, j
     if offsets[0] != 0:
         return _OFFSET_START, 0
     last = offsets.shape[0] - 1
@@ -69,7 +81,13 @@ def _int_array(name, value, what):
 
 
 def _float_array(value):
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(
+            "The 'rewards' argument must be a rectangular (len(arms), G) array, or flat with 'offsets' for groups "
+            f"of different sizes. Got a ragged sequence ({error})."
+        ) from None
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"The 'rewards' argument must be a real numeric array (bool, int or float). Got dtype {array.dtype}."
@@ -146,6 +164,11 @@ def _raise(code, where, n_arms, arms, rewards, offsets):
         raise ValueError(
             f"The 'rewards' argument holds a non-finite value ({rewards[where]}) at flat index {where}. "
             "Rewards must be finite numbers."
+        )
+    if code == _TOO_LARGE:
+        raise ValueError(
+            f"The 'rewards' argument holds {float(rewards[where])!r} at flat index {where}, outside the supported range "
+            f"[-{REWARD_LIMIT:g}, {REWARD_LIMIT:g}] (docs/contract.md, 'Rewards'). Rescale the rewards."
         )
     shown = offsets[:8].tolist()
     if code == _OFFSET_START:

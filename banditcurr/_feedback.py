@@ -13,6 +13,9 @@ import numpy as np
 from ._jit import jit
 
 ADVANTAGE_EPS = 1e-6  # GRPO's epsilon in (r - mean) / (std + eps)
+#: A bound on |A_j| for any group: |A_j| <= (n - 1) / sqrt(n) < 2**31 for n < 2**62
+#: rollouts. Loaded states holding larger values were not made by a kernel.
+ABS_ADVANTAGE_MAX = 2.0**32
 
 
 @jit

@@ -6,9 +6,16 @@ instead."), and pack it into the float64 array that the kernels read.
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
+
+#: The largest size-like integer any call accepts (arms, window lengths, batch sizes):
+#: 2**40, so products of two sizes stay far inside int64 in the kernels.
+MAX_SIZE = 2**40
+#: The largest pool ratio r: a pool of r * B candidates stays below 2**60 for any batch B.
+MAX_POOL_RATIO = 2**20
 
 
 @dataclass(frozen=True)
@@ -31,19 +38,27 @@ class Param:
     none_means: float | None = None
     doc: str = ""
 
-    def _allowed(self):
+    def _allowed(self, implicit_cap=False):
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
         noun = {"float": "a float", "int": "an int", "bool": "a bool"}[self.kind]
+        number = "{:d}" if self.kind == "int" else "{:g}"
         bounds = []
         if self.low is not None:
-            bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            bounds.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+            bounds.append(f"{'>' if self.low_open else '>='} " + number.format(self.low))
+        high = self._high() if implicit_cap else self.high  # MAX_SIZE is named when it is the problem
+        if high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} " + number.format(high))
         text = noun + (" " + " and ".join(bounds) if bounds else "")
         if self.none_means is not None:
             text += " or None"
         return text
+
+    def _high(self):
+        """The upper bound: ``high``, and at most MAX_SIZE for an int (a size)."""
+        if self.kind == "int":
+            return MAX_SIZE if self.high is None else min(self.high, MAX_SIZE)
+        return self.high
 
     def check(self, owner, value):
         """Return ``value`` packed as a float; raise a clear error if it is invalid."""
@@ -67,15 +82,16 @@ class Param:
             raise ValueError(problem)
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             raise ValueError(problem)
-        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-            raise ValueError(problem)
+        high = self._high()
+        if high is not None and (value > high or (self.high_open and value == high)):
+            raise ValueError(problem.replace(self._allowed(), self._allowed(implicit_cap=True), 1))
         return value
 
 
-def check_int(name, value, low=1, owner=""):
-    """``value`` as an int >= ``low``, or a TypeError/ValueError naming the argument
-    (and its ``owner``, e.g. "simulate", when given)."""
-    if type(value) is int and value >= low:  # the common case, checked first
+def check_int(name, value, low=1, owner="", high=MAX_SIZE):
+    """``value`` as an int in [``low``, ``high``], or a TypeError/ValueError naming the
+    argument (and its ``owner``, e.g. "simulate", when given)."""
+    if type(value) is int and low <= value <= high:  # the common case, checked first
         return value
     where = f" of {owner}" if owner else ""
     problem = f"The {name!r} argument{where} must be an int >= {low}. Got {value!r} instead."
@@ -83,7 +99,36 @@ def check_int(name, value, low=1, owner=""):
         raise TypeError(problem)
     if value < low:
         raise ValueError(problem)
+    if value > high:
+        raise ValueError(f"The {name!r} argument{where} must be an int <= {high}. Got {value!r} instead.")
     return int(value)
+
+
+def _machine_memory():
+    """Bytes of physical memory (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _bytes(n):
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+_MEMORY = _machine_memory()
+
+
+def check_memory(what, n_bytes, fix=""):
+    """Refuse, before allocating, ``n_bytes`` that exceed this machine's memory:
+    a ValueError naming ``what`` needs them, the bytes, and ``fix``."""
+    limit = _MEMORY
+    if limit is not None and n_bytes > limit:
+        raise ValueError(f"{what} needs {n_bytes} bytes ({_bytes(n_bytes)}) of memory, more than this "
+                         f"machine's {limit} bytes ({_bytes(limit)}).{' ' + fix if fix else ''}")
 
 
 def pack_params(owner, params, values):

@@ -22,6 +22,21 @@ _CF_MAX_ITER = 100_000
 
 
 POSTERIOR_FIELDS = ("alpha", "beta")
+#: Bounds of the Beta shapes a loaded state may hold: a prior pseudo-count plus up to
+#: 10**15 rollouts (far beyond any run), where the sampler and the exact CDF stay accurate.
+POSTERIOR_MAX = 1e15
+PRIOR_LOW, PRIOR_HIGH = 1e-3, 1e6  # allowed prior shapes alpha_0, beta_0
+
+
+def check_posterior_state(arrays, low):
+    """Refuse loaded Beta shapes outside (low, POSTERIOR_MAX] (``low`` excluded when 0)."""
+    for name in POSTERIOR_FIELDS:
+        values = arrays[name]
+        inside = (values > low) if low == 0.0 else (values >= low)
+        if not (inside.all() and (values <= POSTERIOR_MAX).all()):
+            bound = "> 0" if low == 0.0 else f">= {low:g}"
+            raise ValueError(f"The 'state' array {name!r} must hold finite values {bound} and <= {POSTERIOR_MAX:g} "
+                             f"(Beta shapes). Got min {values.min()!r}, max {values.max()!r}.")
 
 
 @jit

@@ -86,8 +86,18 @@ def sample_uniform(rng, n_arms, out):
 
 @jit
 def softmax(scores, temperature, out):
-    """out = softmax(scores / temperature), computed stably (max subtracted)."""
+    """out = softmax(scores / temperature), computed stably (max subtracted).
+
+    Scores that overflowed to +inf (e.g. a huge exploration bonus) share all the mass,
+    uniformly, as the limit of the formula does; all -inf gives the uniform law."""
     top = scores.max()
+    if math.isinf(top):
+        count = 0
+        for k in range(scores.shape[0]):
+            count += scores[k] == top
+        for k in range(scores.shape[0]):
+            out[k] = 1.0 / count if scores[k] == top else 0.0
+        return
     total = 0.0
     for k in range(scores.shape[0]):
         out[k] = math.exp((scores[k] - top) / temperature)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ._checks import OffsetCache, check_feedback
 from ._jit import jit
-from ._params import Param, check_int, pack_params, plain_values
+from ._params import Param, check_int, check_memory, pack_params, plain_values
 from ._rng import seed_state
 
 # What a scheduler module needs (docs/contract.md, "Writing a new scheduler").
@@ -102,7 +102,7 @@ def _exact_integers(raw, dtype):
         return None
 
 
-def _state_array(name, state, view):
+def state_array(name, state, view):
     """state[name] as an array shaped and typed like ``view``, or a clear error."""
     if name not in state:
         raise ValueError(f"The 'state' dict lacks the array {name!r}.")
@@ -133,6 +133,26 @@ def _state_array(name, state, view):
     if not lossless:
         raise wrong_type
     return converted
+
+
+_LARGE_BATCH = 2**20  # above it, sample() checks that its arrays fit in memory
+_BATCH_BYTES = 32  # bytes per slot: the draws and the kernels' per-slot work arrays
+
+
+def state_sizes(kernels, params, n_arms):
+    """(n_float, n_int) of a scheduler's state, in exact Python integers (the kernel's
+    own formula run as Python, so a huge size cannot wrap around int64)."""
+    sizes = getattr(kernels.sizes, "py_func", kernels.sizes)
+    return tuple(int(n) for n in sizes(params, n_arms))
+
+
+def _first_non_finite(arrays):
+    """(name, flat index, value) of the first NaN or infinity in the float arrays."""
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            where = int(np.flatnonzero(~np.isfinite(array.reshape(-1)))[0])
+            return name, where, float(array.reshape(-1)[where])
+    return None
 
 
 class Scheduler:
@@ -166,7 +186,9 @@ class Scheduler:
         self._params = pack_params(type(self).__name__, self.params, known)
         self.hyperparameters = plain_values(self.params, known)
         self._check_hyperparameters()
-        n_float, n_int = self.kernels.sizes(self._params, self.n_arms)
+        n_float, n_int = state_sizes(self.kernels, self._params, self.n_arms)
+        check_memory(f"{type(self).__name__} over n_arms={self.n_arms}", 8 * (n_float + n_int + 2 * self.n_arms),
+                     "Use fewer arms or smaller windows.")
         self._f = np.zeros(n_float, dtype=np.float64)
         self._i = np.zeros(n_int, dtype=np.int64)
         self.kernels.init(self._params, self.n_arms, self._f, self._i)
@@ -187,6 +209,8 @@ class Scheduler:
     def sample(self, batch_size):
         """Return ``batch_size`` arm ids (np.int64) to train on next."""
         batch_size = check_int("batch_size", batch_size)
+        if batch_size > _LARGE_BATCH:
+            check_memory(f"sample(batch_size={batch_size})", _BATCH_BYTES * batch_size)
         out = np.empty(batch_size, dtype=np.int64)
         self.kernels.sample(self._params, self.n_arms, self._f, self._i, self._rng, out)
         return out
@@ -261,16 +285,37 @@ class Scheduler:
             raise ValueError(f"The 'state' dict has unexpected entries {extra}; {self.name} state holds {list(names)}.")
         new = {}
         for name, view in zip(names, views + (self._rng,)):
-            new[name] = _state_array(name, state, view)
+            new[name] = state_array(name, state, view)
         if not new["rng"].any():
             raise ValueError("The 'state' array 'rng' is all zeros, which is not a valid xoshiro256** state.")
-        self._check_state(new)
+        self._check_arrays(new)
         for name, view in zip(names, views + (self._rng,)):
             view[...] = new[name]
 
+    def _check_arrays(self, arrays):
+        """Every check of loaded arrays: all floats finite, then ``_check_state``."""
+        bad = _first_non_finite(arrays)
+        if bad is not None:
+            raise ValueError(f"The 'state' array {bad[0]!r} holds {bad[2]!r} at flat index {bad[1]}: a scheduler's "
+                             "state is finite. It was not made by this scheduler, or it was corrupted.")
+        self._check_state(arrays)
+
     def _check_state(self, arrays):
-        """Check loaded arrays (name -> array of the right shape and dtype) for the
-        invariants the kernels rely on; raise ValueError. Nothing to check by default."""
+        """Check loaded arrays (name -> array of the right shape and dtype, floats
+        finite) for the invariants the kernels rely on: ranges, cursors in bounds,
+        counts >= 0; raise ValueError. Nothing to check by default."""
+
+    @classmethod
+    def _checker(cls, n_arms, hyperparameters, params):
+        """An object whose ``_check_arrays`` checks the state of a scheduler of this
+        class with these settings, without allocating one (composites check their parts)."""
+        checker = cls.__new__(cls)
+        checker.n_arms, checker.hyperparameters, checker._params = n_arms, hyperparameters, params
+        return checker
+
+    @staticmethod
+    def _refuse_state(problem):
+        raise ValueError(f"The 'state' dict {problem}: it was not made by this scheduler, or it was corrupted.")
 
     # -- input validation ---------------------------------------------------------
 

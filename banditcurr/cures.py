@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from ._jit import jit
-from ._params import Param
-from ._posterior import POSTERIOR_FIELDS, beta_update, posterior_sizes, posterior_views
+from ._params import MAX_POOL_RATIO, Param
+from ._posterior import POSTERIOR_FIELDS, beta_update, check_posterior_state, posterior_sizes, posterior_views
 from ._rng import sample_distinct
 from ._sampling import mix_uniform, sample_from_probs, softmax
 from .allocation import allocate_for
@@ -147,7 +147,7 @@ class CurES(Scheduler):
         Param("scale_by_successes", True, "bool", doc="tau_x = tau alpha_x = tau (1 + s_x), as released"),
         Param("decay", 1.0, "float", low=0.0, high=1.0, low_open=True,
               doc="lambda in alpha <- lambda alpha + (1 - lambda) + wins (1 = cumulative counts)"),
-        Param("pool_ratio", None, "int", low=1, none_means=0,
+        Param("pool_ratio", None, "int", low=1, high=MAX_POOL_RATIO, none_means=0,
               doc="draw the batch from a uniform pool of pool_ratio * B prompts; None = all K"),
         Param("uniform_mix", 0.0, "float", low=0.0, high=1.0, high_open=True,
               doc="eps in P <- (1 - eps) P + eps / K"),
@@ -178,11 +178,7 @@ class CurES(Scheduler):
                             confidence=confidence)
 
     def _check_state(self, arrays):
-        for name in FIELDS:
-            values = arrays[name]
-            if not np.all(np.isfinite(values)) or np.any(values < 1.0):
-                raise ValueError(f"The 'state' array {name!r} must hold finite values >= 1 "
-                                 f"(1 + a count of rollouts). Got min {values.min()!r}.")
+        check_posterior_state(arrays, 1.0)  # 1 + a count of rollouts
 
     def _check_arms(self, arms):
         arms = np.asarray(arms)

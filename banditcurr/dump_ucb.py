@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._feedback import abs_advantage, group_mean, group_std, mean_abs_advantage
+from ._feedback import ABS_ADVANTAGE_MAX, abs_advantage, group_mean, group_std, mean_abs_advantage
 from ._jit import jit
 from ._params import Param
 from ._sampling import mix_uniform, sample_from_probs, softmax
@@ -17,6 +17,7 @@ from .base import Kernels, Scheduler
 # params layout (order of DumpUCB.params)
 _C, _TEMPERATURE, _WINDOW, _WINDOW_UNIT, _COUNT_DISCOUNT, _COUNT_WINDOW, _UNIFORM_MIX = range(7)
 _UNIT_GROUPS = 1.0
+_MAX_COUNT = 2.0**53  # response counts are exact integers in float64 up to here
 
 
 @jit
@@ -193,6 +194,14 @@ class DumpUCB(Scheduler):
                 "The 'state' dict holds window or count cursors out of range for window="
                 f"{window}, count_window={self.hyperparameters['count_window']}: it was not made by this scheduler."
             )
+        values, counts = arrays["window_values"], arrays["counts"]
+        if not ((values >= 0.0).all() and (values <= ABS_ADVANTAGE_MAX).all()
+                and (np.abs(arrays["window_sum"]) <= window * ABS_ADVANTAGE_MAX).all()):
+            self._refuse_state(f"holds window values outside 0..{ABS_ADVANTAGE_MAX:g} (|advantages|)")
+        sizes = arrays["recent_sizes"][:cursor_fill]
+        in_window = np.bincount(recent, weights=sizes, minlength=n_arms) if cursor_fill else 0.0
+        if not ((counts >= in_window).all() and (counts <= _MAX_COUNT).all() and (sizes >= 1).all()):
+            self._refuse_state("holds response counts outside 0..2**53 or below the counts of its last groups")
 
     @property
     def batch_split_invariant(self):

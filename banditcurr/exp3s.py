@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ._feedback import count_successes, mean_abs_advantage
+from ._feedback import ABS_ADVANTAGE_MAX, count_successes, mean_abs_advantage
 from ._jit import jit
 from ._params import Param
 from ._sampling import sample_from_probs
@@ -20,6 +20,7 @@ from .base import Kernels, Scheduler
  _THRESHOLD) = range(9)
 _SIGNAL_SUCCESS_GAIN = 1.0
 _ALPHA_ONE_OVER_T = -1.0  # packed value of alpha=None
+_TINY_TOTAL = 1e-290  # below it the normalising factor 1 / total could overflow
 
 
 @jit
@@ -131,30 +132,49 @@ def _round(params, n_arms, weights, arm, reward, t):
     floor = epsilon / n_arms
     pi_arm = (1.0 - epsilon) * weights[arm] + floor
     total = 0.0
+    # A gain of 0 stays 0 even where pi = 0 (epsilon = 0); a gain that overflows to +inf
+    # gives its arms all the weight, the limit of exp(g_i) / sum_j exp(g_j).
     if beta == 0.0:  # only the pulled arm's gain is non-zero: one exp per round
-        x = eta * reward / pi_arm
-        top = max(x, 0.0)
-        others = math.exp(-top)
-        pulled = weights[arm] * math.exp(x - top)
-        for k in range(n_arms):
-            weights[k] *= others
-            total += weights[k]
-        total += pulled - weights[arm]
-        weights[arm] = pulled
+        x = eta * reward / pi_arm if reward != 0.0 else 0.0
+        if x == np.inf:
+            weights[:] = 0.0
+            weights[arm] = 1.0
+            total = 1.0
+        else:
+            top = max(x, 0.0)
+            others = math.exp(-top)
+            pulled = weights[arm] * math.exp(x - top)
+            for k in range(n_arms):
+                weights[k] *= others
+                total += weights[k]
+            total += pulled - weights[arm]
+            weights[arm] = pulled
     else:
         gains = np.empty(n_arms)
         top = -np.inf
         for k in range(n_arms):
             pi_k = (1.0 - epsilon) * weights[k] + floor
-            gains[k] = eta * ((reward if k == arm else 0.0) + beta) / pi_k
+            gain = (reward if k == arm else 0.0) + beta
+            gains[k] = eta * gain / pi_k if gain != 0.0 else 0.0
             top = max(top, gains[k])
         for k in range(n_arms):
-            weights[k] *= math.exp(gains[k] - top)
+            if top == np.inf:
+                weights[k] = 1.0 if gains[k] == np.inf else 0.0
+            else:
+                weights[k] *= math.exp(gains[k] - top)
             total += weights[k]
     # sharing, then normalisation: w_k <- ((1 - alpha) w_k + alpha / (N - 1) (total - w_k)) / total
     alpha = params[_ALPHA] if params[_ALPHA] != _ALPHA_ONE_OVER_T else 1.0 / t
     share = alpha / (n_arms - 1) if n_arms > 1 else 0.0
     keep = 1.0 - alpha if n_arms > 1 else 1.0
+    if total == 0.0:  # every weight underflowed (huge gains, no sharing): the ratio is 0/0, restart uniform
+        for k in range(n_arms):
+            weights[k] = 1.0 / n_arms
+        return
+    if total < _TINY_TOTAL:  # 1 / total would overflow: divide first (w_k <= total)
+        for k in range(n_arms):
+            weights[k] = (weights[k] / total) * (keep - share) + share
+        return
     scale = (keep - share) / total
     for k in range(n_arms):
         weights[k] = scale * weights[k] + share
@@ -282,9 +302,16 @@ class Exp3S(Scheduler):
         if valid:
             values, counts = arrays["history_values"][:distinct], arrays["history_counts"][:distinct]
             ring = np.sort(arrays["history"][:fill])
-            valid = (counts > 0).all() and np.array_equal(np.repeat(values, counts), ring)
+            valid = ((counts > 0).all() and (counts <= fill).all() and int(counts.sum()) == fill
+                     and (np.diff(values) > 0).all() and np.array_equal(np.repeat(values, counts), ring))
         if not valid:
             raise ValueError(
                 f"The 'state' dict holds a history (head={head}, fill={fill}, distinct={distinct}) "
                 f"inconsistent with window={window}: it was not made by this scheduler."
             )
+        weights, last = arrays["weights"], arrays["last_success"]
+        if not ((weights >= 0.0).all() and abs(weights.sum() - 1.0) <= 1e-6):
+            self._refuse_state("holds Exp3.S weights that are not a probability vector (>= 0, sum 1)")
+        if not ((last >= 0.0).all() and (last <= 1.0).all()
+                and (np.abs(arrays["history"]) <= ABS_ADVANTAGE_MAX).all()):
+            self._refuse_state("holds success rates outside [0, 1] or raw rewards beyond any group's")

@@ -118,6 +118,16 @@ def _rollout_feedback(rollout, arms, n_arms):
         rolled, rewards, offsets = check_feedback(n_arms, rolled, rewards, offsets, OffsetCache())
     except (TypeError, ValueError) as error:
         raise type(error)(f"The 'rollout' callable returned bad feedback for {len(arms)} arms: {error}") from None
+    if len(result) == 3:  # the arms it names must be among those it was given (as a multiset)
+        given, given_counts = np.unique(arms, return_counts=True)
+        got, got_counts = np.unique(rolled, return_counts=True)
+        position = np.minimum(np.searchsorted(given, got), len(given) - 1)
+        allowed = np.where(given[position] == got, given_counts[position], 0)
+        if np.any(got_counts > allowed):
+            bad = int(got[np.flatnonzero(got_counts > allowed)[0]])
+            raise ValueError(f"The 'rollout' callable returned feedback for arm {bad}, which it was not given "
+                             f"(or more groups of it than it was given): it must roll out a subset of the "
+                             f"{len(arms)} arms passed to it.")
     return rolled, rewards, offsets
 
 

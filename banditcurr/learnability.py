@@ -8,8 +8,8 @@ Frontier of Learnability" (LILO, Foster & Foerster, arXiv 2502.12272).
 import numpy as np
 
 from ._jit import jit
-from ._params import Param
-from ._posterior import beta_update
+from ._params import MAX_POOL_RATIO, Param
+from ._posterior import PRIOR_HIGH, PRIOR_LOW, beta_update, check_posterior_state
 from ._rng import sample_distinct, uniform
 from ._sampling import mix_uniform, sample_from_probs
 from .base import Kernels, Scheduler
@@ -263,15 +263,15 @@ class Learnability(Scheduler):
         Param("estimator", "posterior", "choice", choices=("posterior", "window"),
               doc="p_hat from a Beta posterior or from a window of recent rollouts"),
         Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold"),
-        Param("prior_alpha", 1.0, "float", low=0.0, low_open=True, doc="alpha_0 of the Beta prior"),
-        Param("prior_beta", 1.0, "float", low=0.0, low_open=True, doc="beta_0 of the Beta prior"),
+        Param("prior_alpha", 1.0, "float", low=PRIOR_LOW, high=PRIOR_HIGH, doc="alpha_0 of the Beta prior"),
+        Param("prior_beta", 1.0, "float", low=PRIOR_LOW, high=PRIOR_HIGH, doc="beta_0 of the Beta prior"),
         Param("decay", 1.0, "float", low=0.0, high=1.0, low_open=True,
               doc="posterior: lambda, forgetting toward the prior per update (1 = none)"),
         Param("window", _DEFAULT_WINDOW, "int", low=1, doc="window: rollouts remembered per arm"),
         Param("uniform_mix", 0.0, "float", low=0.0, high=1.0, doc="rho: probability that a slot is uniform"),
         Param("score_floor", 0.01, "float", low=0.0, high=0.25, low_open=True,
               doc="weights are max(score, score_floor): no arm starves"),
-        Param("pool_ratio", None, "int", low=1, none_means=0,
+        Param("pool_ratio", None, "int", low=1, high=MAX_POOL_RATIO, none_means=0,
               doc="prompt level: score a uniform pool of pool_ratio * B arms; None = all K"),
     )
 
@@ -290,10 +290,7 @@ class Learnability(Scheduler):
 
     def _check_state(self, arrays):
         if self.hyperparameters["estimator"] == "posterior":
-            for name in ("alpha", "beta"):
-                values = arrays[name]
-                if not (np.all(np.isfinite(values)) and np.all(values > 0.0)):
-                    raise ValueError(f"The 'state' array {name!r} must hold finite values > 0 (Beta shapes).")
+            check_posterior_state(arrays, 0.0)
             return
         window = self.hyperparameters["window"]
         head, fill, successes = arrays["window_head"], arrays["window_fill"], arrays["window_successes"]

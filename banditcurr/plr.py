@@ -143,7 +143,8 @@ def _score_weights(params, ranked_scores, ranking, n_seen, out):
         stop = start
         block = 0.0
         while stop < n_seen and ranked_scores[stop] == ranked_scores[start]:
-            block += math.exp(-inverse_temperature * math.log(stop + 1.0))  # (1 / rank)^(1/beta)
+            # (1 / rank)^(1/beta); rank 1 weighs 1 even when 1/beta overflows (inf * log 1 is NaN)
+            block += 1.0 if stop == 0 else math.exp(-inverse_temperature * math.log(stop + 1.0))
             stop += 1
         for n in range(start, stop):
             out[ranking[n]] = block / (stop - start)
@@ -278,3 +279,5 @@ class PLR(Scheduler):
                 "The 'state' dict's ranking does not list the seen levels by decreasing score "
                 "(ties by id) with their scores: it was not made by this scheduler."
             )
+        if not (scores >= 0.0).all():
+            self._refuse_state("holds negative level scores (every score is a mean of magnitudes)")

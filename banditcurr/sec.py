@@ -6,7 +6,7 @@ and its released verl fork (``BanditPriority`` in ``verl/utils/auto_curriculum``
 
 import numpy as np
 
-from ._feedback import abs_advantage, group_mean, group_std
+from ._feedback import ABS_ADVANTAGE_MAX, abs_advantage, group_mean, group_std
 from ._jit import jit
 from ._params import Param
 from ._sampling import sample_from_probs, softmax
@@ -117,3 +117,9 @@ class SEC(Scheduler):
         Param("decay_absent", True, "bool",
               doc="categories absent from a step decay toward 0, as released"),
     )
+
+    def _check_state(self, arrays):
+        """Q is an average of |advantages|: refuse values no update could give."""
+        q = arrays["q"]
+        if not ((q >= 0.0).all() and (q <= ABS_ADVANTAGE_MAX).all()):
+            self._refuse_state(f"holds values Q outside 0..{ABS_ADVANTAGE_MAX:g} (averages of |advantages|)")

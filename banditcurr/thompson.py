@@ -9,9 +9,10 @@ import math
 import numpy as np
 
 from ._jit import jit
-from ._params import Param
-from ._posterior import (POSTERIOR_FIELDS, beta_draw, beta_draw_setup, beta_outside, beta_setup, beta_update,
-                         log_beta_norm, posterior_sizes, posterior_views)
+from ._params import MAX_POOL_RATIO, Param
+from ._posterior import (POSTERIOR_FIELDS, PRIOR_HIGH, PRIOR_LOW, beta_draw, beta_draw_setup, beta_outside,
+                         beta_setup, beta_update, check_posterior_state, log_beta_norm, posterior_sizes,
+                         posterior_views)
 from ._rng import sample_distinct
 from .base import Kernels, Scheduler
 
@@ -289,14 +290,14 @@ class Thompson(Scheduler):
     kernels = KERNELS
     params = (
         Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold"),
-        Param("prior_alpha", 1.0, "float", low=0.0, low_open=True, doc="alpha_0 of the Beta prior"),
-        Param("prior_beta", 1.0, "float", low=0.0, low_open=True, doc="beta_0 of the Beta prior"),
+        Param("prior_alpha", 1.0, "float", low=PRIOR_LOW, high=PRIOR_HIGH, doc="alpha_0 of the Beta prior"),
+        Param("prior_beta", 1.0, "float", low=PRIOR_LOW, high=PRIOR_HIGH, doc="beta_0 of the Beta prior"),
         Param("decay", 1.0, "float", low=0.0, high=1.0, low_open=True,
               doc="lambda: forgetting toward the prior per update (1 = none)"),
         Param("target", 0.5, "float", low=0.0, high=1.0, doc="gamma*: select draws closest to this success rate"),
         Param("mode", "target", "choice", choices=("target", "variance"),
               doc="'target': argmin |theta - target|; 'variance': argmax theta (1 - theta)"),
-        Param("pool_ratio", None, "int", low=1, none_means=0,
+        Param("pool_ratio", None, "int", low=1, high=MAX_POOL_RATIO, none_means=0,
               doc="prompt level: score a uniform pool of pool_ratio * B arms; None = all K"),
     )
 
@@ -309,10 +310,7 @@ class Thompson(Scheduler):
             )
 
     def _check_state(self, arrays):
-        for name in FIELDS:
-            values = arrays[name]
-            if not (np.all(np.isfinite(values)) and np.all(values > 0.0)):
-                raise ValueError(f"The 'state' array {name!r} must hold finite values > 0 (Beta shapes).")
+        check_posterior_state(arrays, 0.0)
 
     @property
     def batch_split_invariant(self):

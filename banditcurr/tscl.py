@@ -301,3 +301,12 @@ class TSCL(Scheduler):
                 f"The 'state' dict holds history cursors out of range for window={window}: "
                 f"it was not made by this scheduler."
             )
+        steps = arrays["steps"][0]
+        last, history, stamps = arrays["last_score"], arrays["history"], arrays["history_step"]
+        if not (steps >= 0 and (last >= 0.0).all() and (last <= 1.0).all() and (np.abs(history) <= 1.0).all()):
+            self._refuse_state("holds success rates outside [0, 1], score changes outside [-1, 1] or steps < 0")
+        for k in range(self.n_arms):  # the window slope divides by the spread of the steps: they must differ
+            ring = (head[k] - fill[k] + np.arange(fill[k])) % window  # oldest first
+            used = stamps[k, ring]
+            if used.size and not (used[0] >= 1 and used[-1] <= steps and (np.diff(used) > 0).all()):
+                self._refuse_state(f"holds history steps of arm {k} that do not increase within 1..steps={steps}")

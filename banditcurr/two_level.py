@@ -26,7 +26,9 @@ import numpy as np
 
 from . import _dispatch
 from ._jit import jit
-from .base import Kernels, Scheduler
+from ._rng import categorical
+from ._params import check_int, check_memory
+from .base import Kernels, Scheduler, state_sizes
 
 _N_DISTS, _TOP_KIND, _INNER_KIND, _N_TOP, _N_INNER, _TOP_F, _TOP_I, _INNER_F, _INNER_I = range(9)
 _HEADER = 9
@@ -151,6 +153,46 @@ def _update(params, n_arms, f, i, arms, rewards, offsets):
 
 
 @jit
+def _fit_to_sizes(top_kind, top_params, n_dists, top_f, top_i, prompt_start, rng, dists):
+    """The prompt-level batch rule (B <= K: distinct prompts) across distributions.
+
+    A distribution d drawn for more slots than it has prompts keeps its first |d|
+    slots; each later one is drawn again from the top level's probabilities restricted
+    to the distributions with prompts left (uniformly among those if they all have
+    probability 0). A batch that fits, the usual case, is left as drawn."""
+    taken = np.zeros(n_dists, dtype=np.int64)
+    fits = True
+    for j in range(dists.shape[0]):
+        taken[dists[j]] += 1
+        fits &= taken[dists[j]] <= prompt_start[dists[j] + 1] - prompt_start[dists[j]]
+    if fits:
+        return
+    p = np.empty(n_dists)
+    _dispatch.probs_leaf(top_kind, top_params, n_dists, top_f, top_i, p)
+    left = np.empty(n_dists)
+    for d in range(n_dists):
+        left[d] = prompt_start[d + 1] - prompt_start[d]
+    cumulative = np.empty(n_dists)
+    for j in range(dists.shape[0]):
+        if left[dists[j]] > 0:
+            left[dists[j]] -= 1
+            continue
+        total = 0.0
+        for d in range(n_dists):
+            total += p[d] if left[d] > 0 else 0.0
+            cumulative[d] = total
+        if total <= 0.0:
+            for d in range(n_dists):
+                total += 1.0 if left[d] > 0 else 0.0
+                cumulative[d] = total
+        d = categorical(rng, cumulative)
+        while cumulative[d] == (cumulative[d - 1] if d > 0 else 0.0):  # the rounding clamp hit an empty one
+            d -= 1
+        dists[j] = d
+        left[d] -= 1
+
+
+@jit
 def _sample(params, n_arms, f, i, rng, out):
     n_dists, top_kind, inner_kind, top_params, inner_params, prompt_start, f_offset, i_offset, groups = \
         _layout(params, n_arms)
@@ -159,6 +201,8 @@ def _sample(params, n_arms, f, i, rng, out):
     batch = out.shape[0]
     dists = np.empty(batch, dtype=np.int64)
     _dispatch.sample_leaf(top_kind, top_params, n_dists, top_f, top_i, rng, dists)
+    if batch <= n_arms:
+        _fit_to_sizes(top_kind, top_params, n_dists, top_f, top_i, prompt_start, rng, dists)
     slots, slot_start = _bucket(dists, n_dists)
     for d in range(n_dists):  # each distribution's prompts, in distribution order (one rng stream)
         count = slot_start[d + 1] - slot_start[d]
@@ -241,8 +285,10 @@ def _check_groups(groups, n_arms):
     if array.shape != (n_arms,) or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"The 'groups' argument must be integers of shape (n_arms,) = ({n_arms},): the "
                          f"distribution of each prompt. Got shape {array.shape}, dtype {array.dtype}.")
-    if array.min() < 0:
-        raise ValueError(f"The 'groups' argument holds distribution id {array.min()}; ids must be >= 0.")
+    if array.min() < 0 or array.max() >= n_arms:
+        bad = array.min() if array.min() < 0 else array.max()
+        raise ValueError(f"The 'groups' argument holds distribution id {bad}; ids must be 0..D-1 with D <= "
+                         f"n_arms = {n_arms}.")
     counts = np.bincount(array)
     if np.any(counts == 0):
         empty = int(np.flatnonzero(counts == 0)[0])
@@ -282,13 +328,14 @@ class TwoLevel(Scheduler):
 
     def __init__(self, n_arms, *, groups=None, top="dump-ucb", inner="uniform", top_params=None,
                  inner_params=None, seed=None):
-        if isinstance(n_arms, (bool, np.bool_)) or not isinstance(n_arms, (int, np.integer)) or n_arms < 1:
-            raise TypeError(f"The 'n_arms' argument must be an int >= 1. Got {n_arms!r} instead.")
-        groups = _check_groups(groups, int(n_arms))
+        n_arms = check_int("n_arms", n_arms)
+        groups = _check_groups(groups, n_arms)
         sizes = np.bincount(groups)
         top_name, top_kind, top_instance = _resolve("top", top, top_params, len(sizes))
         inner_name, inner_kind, inner_instance = _resolve("inner", inner, inner_params, int(sizes.min()))
-        self._layout_params = self._pack(groups, sizes, top_kind, top_instance, inner_kind, inner_instance)
+        self._layout_params, self._f_offset, self._i_offset = self._pack(
+            groups, sizes, top_kind, top_instance, inner_kind, inner_instance)
+        self._parts = tuple((type(s), dict(s.hyperparameters), s._params) for s in (top_instance, inner_instance))
         self._split_invariant = bool(top_instance.batch_split_invariant and inner_instance.batch_split_invariant)
         self._equivariant = bool(len(sizes) == 1 and inner_instance.permutation_equivariant)
         self.groups = groups
@@ -302,16 +349,20 @@ class TwoLevel(Scheduler):
     @staticmethod
     def _pack(groups, sizes, top_kind, top_instance, inner_kind, inner_instance):
         top_params, inner_params = top_instance._params, inner_instance._params
-        top_f, top_i = _dispatch.KINDS[top_kind].sizes(top_params, len(sizes))
-        inner_sizes = np.array([_dispatch.KINDS[inner_kind].sizes(inner_params, int(n)) for n in sizes],
-                               dtype=np.int64).reshape(len(sizes), 2)
+        top_f, top_i = state_sizes(_dispatch.KINDS[top_kind], top_params, len(sizes))
+        inner_sizes = np.array([state_sizes(_dispatch.KINDS[inner_kind], inner_params, int(n)) for n in sizes],
+                               dtype=object).reshape(len(sizes), 2)
+        total = top_f + top_i + int(inner_sizes.sum())
+        check_memory(f"TwoLevel over n_arms={len(groups)} ({len(sizes)} distributions)", 8 * total,
+                     "Use fewer prompts or smaller windows.")
         f_offset = np.concatenate([[0], np.cumsum(inner_sizes[:, 0])])
         i_offset = np.concatenate([[0], np.cumsum(inner_sizes[:, 1])])
         header = [len(sizes), top_kind, inner_kind, len(top_params), len(inner_params),
                   top_f, top_i, f_offset[-1], i_offset[-1]]
         prompt_start = np.concatenate([[0], np.cumsum(sizes)])
-        return np.concatenate([np.asarray(header, dtype=np.float64), top_params, inner_params,
-                               prompt_start, f_offset, i_offset, groups]).astype(np.float64)
+        params = np.concatenate([np.asarray(header, dtype=np.float64), top_params, inner_params,
+                                 prompt_start, f_offset, i_offset, groups]).astype(np.float64)
+        return params, f_offset.astype(np.int64), i_offset.astype(np.int64)
 
     def _check_hyperparameters(self):
         # The composite's params are assembled from its parts, not from Param declarations.
@@ -345,6 +396,22 @@ class TwoLevel(Scheduler):
         state = super().state_dict()
         state["groups"] = np.array(self.groups, copy=True)
         return state
+
+    def _check_state(self, arrays):
+        """Each part's state is checked as that scheduler checks its own state."""
+        (top, top_hyper, top_params), (inner, inner_hyper, inner_params) = self._parts
+        parts = [("top", top, top_hyper, top_params, self.n_dists, arrays["top_f"], arrays["top_i"])]
+        sizes = np.bincount(self.groups)
+        for d in range(self.n_dists):
+            parts.append((f"inner (distribution {d})", inner, inner_hyper, inner_params, int(sizes[d]),
+                          arrays["inner_f"][self._f_offset[d]:self._f_offset[d + 1]],
+                          arrays["inner_i"][self._i_offset[d]:self._i_offset[d + 1]]))
+        for label, cls, hyper, params, n, f, i in parts:
+            named = dict(zip(cls.kernels.fields, cls.kernels.views(params, n, f, i)))
+            try:
+                cls._checker(n, hyper, params)._check_arrays(named)
+            except ValueError as error:
+                raise ValueError(f"In the two-level {label} scheduler ({cls.name}): {error}") from None
 
     @classmethod
     def _construction_arguments(cls, state, hyperparameters):

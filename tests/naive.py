@@ -248,6 +248,25 @@ class NaiveTwoLevel:
 
     def sample(self, rng, batch):
         dists = np.asarray(self.top.sample(rng, batch))
+        sizes = np.array([len(m) for m in self.members])
+        if batch <= len(self.groups) and np.any(np.bincount(dists, minlength=len(sizes)) > sizes):
+            # prompt level: a distribution's slots beyond its size are drawn again among
+            # the distributions with prompts left, by the top level's probabilities
+            left, p = sizes.copy(), self.top.probs()
+            for j, d in enumerate(dists):
+                if left[d] > 0:
+                    left[d] -= 1
+                    continue
+                weights = np.where(left > 0, p, 0.0)
+                if weights.sum() <= 0:
+                    weights = (left > 0).astype(float)
+                cumulative = np.cumsum(weights)
+                d = min(int(np.searchsorted(cumulative, rng.uniform() * cumulative[-1], side="right")),
+                        len(sizes) - 1)
+                while weights[d] == 0:
+                    d -= 1
+                dists[j] = d
+                left[d] -= 1
         out = np.empty(batch, dtype=np.int64)
         for d, inner in enumerate(self.inners):
             slots = np.flatnonzero(dists == d)

@@ -83,7 +83,7 @@ def test_allocate_uses_the_posterior():
 @pytest.mark.parametrize("hyper, message", [
     ({"temperature": 0.0}, "'temperature' parameter of CurES must be a float > 0"),
     ({"decay": 0.0}, "'decay' parameter of CurES must be a float > 0 and <= 1"),
-    ({"pool_ratio": 0}, "'pool_ratio' parameter of CurES must be an int >= 1 or None"),
+    ({"pool_ratio": 0}, "'pool_ratio' parameter of CurES must be an int >= 1 and <= 1048576 or None"),
     ({"scale_by_successes": 1}, "'scale_by_successes' parameter of CurES must be a bool"),
     ({"uniform_mix": 1.0}, "'uniform_mix' parameter of CurES must be a float >= 0 and < 1"),
 ])

@@ -118,12 +118,12 @@ def test_pool_mode_is_distinct_reproducible_and_fast_at_a_million_prompts():
 @pytest.mark.parametrize("hyper, error, message", [
     ({"mode": "greedy"}, ValueError, "'mode' parameter of Learnability must be one of 'topk', 'proportional'"),
     ({"estimator": "ema"}, ValueError, "'estimator' parameter of Learnability must be one of 'posterior', 'window'"),
-    ({"prior_alpha": 0}, ValueError, "'prior_alpha' parameter of Learnability must be a float > 0. Got 0"),
+    ({"prior_alpha": 0}, ValueError, "'prior_alpha' parameter of Learnability must be a float >= 0.001 and <= 1e+06. Got 0"),
     ({"decay": 1.2}, ValueError, "'decay' parameter of Learnability must be a float > 0 and <= 1. Got 1.2"),
     ({"estimator": "window", "window": 0}, ValueError, "'window' parameter of Learnability must be an int >= 1"),
     ({"uniform_mix": -0.1}, ValueError, "'uniform_mix' parameter of Learnability must be a float >= 0 and <= 1"),
     ({"score_floor": 0.0}, ValueError, "'score_floor' parameter of Learnability must be a float > 0 and <= 0.25"),
-    ({"pool_ratio": 0}, ValueError, "'pool_ratio' parameter of Learnability must be an int >= 1 or None"),
+    ({"pool_ratio": 0}, ValueError, "'pool_ratio' parameter of Learnability must be an int >= 1 and <= 1048576 or None"),
     ({"estimator": "window", "decay": 0.5}, ValueError, "'decay' parameter of Learnability applies to "
                                                         "estimator='posterior' only"),
     ({"window": 10}, ValueError, "'window' parameter of Learnability applies to estimator='window' only"),

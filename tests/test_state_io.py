@@ -194,3 +194,19 @@ def test_load_state_into_a_mismatched_scheduler_changes_nothing(tmp_path):
         bc.load_state(path, into=target)
     after = target.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_a_curriculum_state_round_trips(tmp_path):
+    from banditcurr.integrations._curriculum import Curriculum
+
+    keys = ["a", "b", ("c", 1), "a", "b", ("c", 1), "d"]
+    original = Curriculum("thompson", keys, seed=3)
+    for _ in range(3):
+        rows = original.draw(2)
+        original.feedback([keys[r] for r in rows], [1.0, 0.0, 0.0, 0.0], [0, 2, 4])
+    original.draw(2)  # one batch still pending
+    path = bc.save_state(original, tmp_path / "curriculum.npz")
+    resumed = bc.load_state(path, into=Curriculum("thompson", keys, seed=99))
+    assert [len(a) for a, _ in resumed.pending] == [len(a) for a, _ in original.pending]
+    for _ in range(3):
+        assert np.array_equal(original.draw(2), resumed.draw(2))

@@ -151,11 +151,11 @@ def test_compiled_dispatch_runs_the_same_kernels():
 
 
 @pytest.mark.parametrize("hyper, error, message", [
-    ({"prior_alpha": 0.0}, ValueError, "'prior_alpha' parameter of Thompson must be a float > 0. Got 0.0"),
-    ({"prior_beta": -1}, ValueError, "'prior_beta' parameter of Thompson must be a float > 0"),
+    ({"prior_alpha": 0.0}, ValueError, "'prior_alpha' parameter of Thompson must be a float >= 0.001 and <= 1e+06. Got 0.0"),
+    ({"prior_beta": -1}, ValueError, "'prior_beta' parameter of Thompson must be a float >= 0.001"),
     ({"decay": 0.0}, ValueError, "'decay' parameter of Thompson must be a float > 0 and <= 1"),
     ({"target": 1.5}, ValueError, "'target' parameter of Thompson must be a float >= 0 and <= 1. Got 1.5"),
-    ({"pool_ratio": 0}, ValueError, "'pool_ratio' parameter of Thompson must be an int >= 1 or None"),
+    ({"pool_ratio": 0}, ValueError, "'pool_ratio' parameter of Thompson must be an int >= 1 and <= 1048576 or None"),
     ({"pool_ratio": 2.5}, TypeError, "'pool_ratio' parameter of Thompson must be an int"),
     ({"mode": "ucb"}, ValueError, "'mode' parameter of Thompson must be one of 'target', 'variance'. Got 'ucb'"),
     ({"threshold": math.nan}, ValueError, "'threshold' parameter of Thompson must be a float"),

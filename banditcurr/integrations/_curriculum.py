@@ -22,7 +22,7 @@ import numpy as np
 from .._jit import jit
 from .._registry import make
 from .._rng import randint, seed_state
-from ..base import Scheduler
+from ..base import Scheduler, state_array
 
 LEVELS = ("distribution", "prompt")
 MAX_PENDING = 8  # drawn batches awaiting rewards; trainers load at most one or two ahead
@@ -188,6 +188,15 @@ def pick_rows(rng, order, starts, cursor, arms, out):
         cursor[arm] += 1
 
 
+def _int_vector(name, value):
+    """A pending batch's arm or row ids as int64 (n,), exactly (no fractional values)."""
+    array = np.asarray(value)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise ValueError(f"The curriculum state's {name!r} entries must be 1-D integer arrays. "
+                         f"Got shape {array.shape}, dtype {array.dtype}.")
+    return array.astype(np.int64)
+
+
 def build_scheduler(scheduler, n_arms, seed, hyperparameters):
     """A scheduler over ``n_arms`` arms from a registry name or a ready instance."""
     if isinstance(scheduler, Scheduler):
@@ -265,7 +274,7 @@ class Curriculum:
         matches no pending batch still updates the scheduler.
         """
         arms = self.index.arms(keys)
-        self.scheduler.update(arms, np.asarray(rewards, dtype=np.float64), np.asarray(offsets, dtype=np.int64))
+        self.scheduler.update(arms, rewards, offsets)  # checks them: no silent casts (1.7 is not an offset)
         self.n_feedback_groups += len(arms)
         counts = np.bincount(arms, minlength=self.n_arms)
         self.last_lag = None
@@ -304,25 +313,41 @@ class Curriculum:
                 f"({state['arm_names'][:4]}...), but this dataset gives {self.n_arms} "
                 f"({self.index.names[:4]}...). Resume with the same training data and arm_key."
             )
-        order = np.asarray(state["picker_order"], dtype=np.int64)
-        cursor = np.asarray(state["picker_cursor"], dtype=np.int64)
-        if order.shape != self._order.shape or not np.array_equal(np.sort(order), np.sort(self.index.rows)):
+        # Every entry is checked (exact integer types, shapes, ranges) before anything changes.
+        rng = state_array("picker_rng", state, self._rng)
+        if not rng.any():
+            raise ValueError("The curriculum state's 'picker_rng' is all zeros, which is not a valid xoshiro256** "
+                             "state (the next draw would never return).")
+        order = state_array("picker_order", state, self._order)
+        cursor = state_array("picker_cursor", state, self._cursor)
+        if not np.array_equal(np.sort(order), np.sort(self.index.rows)):
             raise ValueError("The curriculum state's 'picker_order' does not permute this dataset's rows.")
-        if cursor.shape != self._cursor.shape or np.any(cursor < 0) or np.any(cursor > np.diff(self.index.starts)):
+        if np.any(cursor < 0) or np.any(cursor > np.diff(self.index.starts)):
             raise ValueError("The curriculum state's 'picker_cursor' does not fit this dataset's arms.")
-        pending = [(np.asarray(arms, dtype=np.int64), np.asarray(rows, dtype=np.int64))
-                   for arms, rows in zip(state["pending_arms"], state["pending_rows"], strict=True)]
+        batches = (state["pending_arms"], state["pending_rows"])
+        if not all(isinstance(b, (list, tuple)) for b in batches) or len(batches[0]) != len(batches[1]) \
+                or len(batches[0]) > MAX_PENDING:
+            raise ValueError(f"The curriculum state's 'pending_arms' and 'pending_rows' must be lists of the same "
+                             f"length, at most {MAX_PENDING}.")
+        pending = [(_int_vector("pending_arms", arms), _int_vector("pending_rows", rows)) for arms, rows in zip(*batches)]
         n_rows = len(self.index.rows)
         for arms, rows in pending:
-            if arms.ndim != 1 or arms.shape != rows.shape or np.any(arms < 0) or np.any(arms >= self.n_arms) \
+            if arms.shape != rows.shape or np.any(arms < 0) or np.any(arms >= self.n_arms) \
                     or np.any(rows < 0) or np.any(rows >= n_rows):
                 raise ValueError(
                     f"The curriculum state's pending batches must pair arm ids in 0..{self.n_arms - 1} with "
                     f"row ids in 0..{n_rows - 1}, one each."
                 )
+        n_feedback_groups = state.get("n_feedback_groups", 0)
+        if isinstance(n_feedback_groups, np.ndarray) and n_feedback_groups.ndim == 0:
+            n_feedback_groups = n_feedback_groups.item()
+        if isinstance(n_feedback_groups, bool) or not isinstance(n_feedback_groups, (int, np.integer)) \
+                or n_feedback_groups < 0:
+            raise ValueError(f"The curriculum state's 'n_feedback_groups' must be an int >= 0. "
+                             f"Got {n_feedback_groups!r}.")
         self.scheduler.load_state_dict(state["scheduler"])
-        self._rng[...] = np.asarray(state["picker_rng"], dtype=np.uint64)
+        self._rng[...] = rng
         self._order[...] = order
         self._cursor[...] = cursor
         self.pending = deque(pending)
-        self.n_feedback_groups = int(state.get("n_feedback_groups", 0))
+        self.n_feedback_groups = int(n_feedback_groups)
