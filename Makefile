@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 OUT ?= out/demo
 
-.PHONY: demo test install install-test install-verl install-verl09 bench clean
+.PHONY: demo test test-core install install-test install-verl install-verl09 bench clean
 
 # Core + simulator: numpy, scipy, numba, matplotlib, tqdm. No torch, no GPU.
 $(VENV)/.core-installed: pyproject.toml
@@ -33,6 +33,12 @@ $(VERL_VENV)/.installed: pyproject.toml
 	$(VERL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[verl]" verl==0.7.1 pytest torch==2.13.0
 	touch $@
 
+# For contributors to the core and the simulator: their tests, without torch, vLLM or verl.
+CORE_TESTS := $(filter-out tests/test_llm_% tests/test_integration_trl.py,$(sort $(wildcard tests/test_*.py)))
+$(VENV)/.core-test-installed: $(VENV)/.core-installed
+	$(PIP) -e ".[sims,test]"
+	touch $@
+
 # verl >= 0.9 (the v1 trainer plugin, banditcurr.integrations.verl_v1) in a third
 # environment: numpy >= 2, transformers 5, TransferQueue and Ray; .venv-verl keeps 0.7.1.
 VERL09_VENV := .venv-verl09
@@ -54,6 +60,9 @@ test: $(VENV)/.test-installed $(VERL_VENV)/.installed $(VERL09_VENV)/.installed
 	$(BIN)/python -m pytest -q
 	BANDITCURR_REQUIRE_VERL=1 $(VERL_VENV)/bin/python -m pytest -q tests/integrations_verl
 	BANDITCURR_REQUIRE_VERL09=1 $(VERL09_VENV)/bin/python -m pytest -q tests/integrations_verl09
+
+test-core: $(VENV)/.core-test-installed
+	$(BIN)/python -m pytest -q $(CORE_TESTS)
 
 bench: $(VENV)/.core-installed
 	$(BIN)/python -m benchmarks.core

@@ -1,38 +1,34 @@
-"""Compiled dispatch: call any scheduler's kernels by an integer kind.
+"""Runtime-kind dispatch over the plain schedulers: GENERATED, do not edit.
 
-The simulator's compiled loop (and composite schedulers) hold a scheduler as
-``(kind, params, f, i, rng)`` and call these functions; every kernel module has the
-same signatures (see ``base.py``), so one if-chain per verb serves them all. This file
-mirrors the registry in one place: a new scheduler module adds its KERNELS to
-``KINDS`` and one branch to each ``*_leaf`` verb below, in the same order.
-
-Two layers, because Numba cannot type mutually recursive functions: the ``*_leaf``
-chains cover the plain schedulers (kinds 0..len(KINDS)-1); the ``*_any`` verbs, which
-the simulator calls, add the composite kinds (numbered from ``COMPOSITE_BASE``, so
-appending a plain kind never renumbers them). A composite such as ``two_level`` calls
-the ``*_leaf`` verbs for its parts, which is also why composites cannot nest.
+Written by ``python -m banditcurr._gen_dispatch`` from
+``banditcurr._registry.SCHEDULER_MODULES``; ``tests/test_dispatch.py`` fails when it is
+stale. A composite scheduler (two-level) holds its parts as integer kinds in its
+params and calls their kernels through the ``*_leaf`` verbs here; the leaf kind of a
+plain scheduler is its position in ``KINDS`` (the same number as
+``banditcurr._registry.kind_of``, since composites come last in the list). Composites
+cannot nest: Numba cannot type a chain that calls itself. The simulator does not use
+these chains; it compiles only the scheduler it runs (``banditcurr._compiled``).
 """
 
-from . import cures, dump_ucb, exp3s, learnability, plr, sec, thompson, tscl, two_level, uniform
+from . import cures, dump_ucb, exp3s, learnability, plr, sec, thompson, tscl, uniform
 from ._jit import jit
 
-KINDS = (uniform.KERNELS, dump_ucb.KERNELS, cures.KERNELS, sec.KERNELS, exp3s.KERNELS,
-         tscl.KERNELS, plr.KERNELS, thompson.KERNELS, learnability.KERNELS)
+#: leaf kind -> Kernels
+KINDS = (uniform.Uniform.kernels, dump_ucb.DumpUCB.kernels, cures.CurES.kernels, sec.SEC.kernels, exp3s.Exp3S.kernels, tscl.TSCL.kernels, plr.PLR.kernels, thompson.Thompson.kernels, learnability.Learnability.kernels,)
 
-COMPOSITE_BASE = 1000
-TWO_LEVEL = COMPOSITE_BASE  # kind of banditcurr.two_level.TwoLevel
-
-
-def kind_of(scheduler):
-    """The integer kind of a scheduler instance (its kernels' index in KINDS, or its
-    composite kind)."""
-    kernels = type(scheduler).kernels
-    for kind, candidate in enumerate(KINDS):
-        if candidate is kernels:
-            return kind
-    if kernels is two_level.KERNELS:
-        return TWO_LEVEL
-    raise ValueError(f"{type(scheduler).__name__} has no compiled kind: add its KERNELS to banditcurr._dispatch.KINDS.")
+#: the registered names of the plain schedulers -> (class, preset), for composites' arguments
+NAMED = {
+    'uniform': (uniform.Uniform, {}),
+    'dump-ucb': (dump_ucb.DumpUCB, {}),
+    'cures': (cures.CurES, {}),
+    'sec': (sec.SEC, {}),
+    'exp3s': (exp3s.Exp3S, {}),
+    'tscl': (tscl.TSCL, {}),
+    'plr': (plr.PLR, {}),
+    'thompson': (thompson.Thompson, {}),
+    'learnability': (learnability.Learnability, {}),
+    'sfl': (learnability.Learnability, {'uniform_mix': 0.5}),
+}
 
 
 @jit
@@ -121,35 +117,3 @@ def probs_leaf(kind, params, n_arms, f, i, out):
         thompson._probs(params, n_arms, f, i, out)
     elif kind == 8:
         learnability._probs(params, n_arms, f, i, out)
-
-
-@jit
-def init_any(kind, params, n_arms, f, i):
-    if kind == TWO_LEVEL:
-        two_level._init(params, n_arms, f, i)
-    else:
-        init_leaf(kind, params, n_arms, f, i)
-
-
-@jit
-def update_any(kind, params, n_arms, f, i, arms, rewards, offsets):
-    if kind == TWO_LEVEL:
-        two_level._update(params, n_arms, f, i, arms, rewards, offsets)
-    else:
-        update_leaf(kind, params, n_arms, f, i, arms, rewards, offsets)
-
-
-@jit
-def sample_any(kind, params, n_arms, f, i, rng, out):
-    if kind == TWO_LEVEL:
-        two_level._sample(params, n_arms, f, i, rng, out)
-    else:
-        sample_leaf(kind, params, n_arms, f, i, rng, out)
-
-
-@jit
-def probs_any(kind, params, n_arms, f, i, out):
-    if kind == TWO_LEVEL:
-        two_level._probs(params, n_arms, f, i, out)
-    else:
-        probs_leaf(kind, params, n_arms, f, i, out)

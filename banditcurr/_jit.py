@@ -1,4 +1,4 @@
-"""One place for Numba's compile flags.
+"""One place for Numba's compile flags, and cache stamps that cannot go stale.
 
 Every kernel of banditcurr is compiled with ``jit``: cached on disk (so a second
 process start does not recompile), no GIL held, no fast-math (results must equal
@@ -6,21 +6,32 @@ the NumPy references). ``NUMBA_DISABLE_JIT=1`` turns every kernel into plain Pyt
 which is how coverage sees inside them.
 
 Cache invalidation: Numba keys a cached function on its own source file only, but a
-compiled caller contains its callees' code (the dispatch in ``_dispatch.py``, the
-two-level scheduler, the simulator's engine call kernels of other modules). Editing or
-upgrading one scheduler would leave every caller's cache stale -- silently running the
-old code. So for functions of this package the cache stamp covers the source files of
-the function's module and of every package module it reaches through its globals
-(imported modules, functions, kernels): a change to any of them recompiles it once.
+compiled caller contains its callees' code (two-level calls every plain scheduler,
+the simulator's engine calls the kernels of the scheduler it runs). Editing one
+scheduler would leave its callers' caches stale -- silently running the old code.
+So for functions of this package the cache stamp is a content hash of the sources
+they can reach: every ``.py`` file of the core (``banditcurr/``), of the function's own
+subpackage when it lives elsewhere (``sims/``, ``llm/``), and of scheduler modules
+registered from outside the package. Any edit there recompiles, once; a checkout
+that only touches file times does not.
+
+Fail-safe: the stamp is installed through Numba's cache-locator classes, a private
+API (``numba.core.caching.CacheImpl._locator_classes``, checked up to the numba bound
+in pyproject.toml). If a Numba release lacks it, kernels fall back to Numba's plain
+caching with one warning, and ``import banditcurr`` still works. A
+``NUMBA_CACHE_LOCATOR_CLASSES`` setting overrides the locators (and so these stamps):
+that also warns once.
 """
 
 import hashlib
 import os
 import sys
-import types
+import threading
+import time
+import warnings
+from pathlib import Path
 
 from numba import njit
-from numba.core import caching
 
 JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False}
 
@@ -31,37 +42,34 @@ def _ours(name):
     return name == _PACKAGE or name.startswith(_PACKAGE + ".")
 
 
-def dependencies(module_name):
-    """Names of the package modules ``module_name`` reaches through its globals,
-    transitively (itself included)."""
-    seen, stack = set(), [module_name]
-    while stack:
-        name = stack.pop()
-        if name in seen or not _ours(name) or name not in sys.modules:
-            continue
-        seen.add(name)
-        for value in vars(sys.modules[name]).values():
-            other = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
-            if isinstance(other, str) and other not in seen:
-                stack.append(other)
-    return sorted(seen)
+def stamp_paths(module_name):
+    """The source files whose content stamps the caches of ``module_name``'s kernels."""
+    core = Path(sys.modules[_PACKAGE].__file__).parent
+    roots = [core]
+    parts = module_name.split(".")
+    if len(parts) > 2:  # a subpackage: add its directory if it is not inside the core's
+        sub = sys.modules.get(".".join(parts[:2]))
+        if sub is not None and getattr(sub, "__file__", None):
+            roots.append(Path(sub.__file__).parent)
+    paths = {path for root in roots for path in root.rglob("*.py") if "__pycache__" not in path.parts}
+    registry = sys.modules.get(f"{_PACKAGE}._registry")
+    for module in getattr(registry, "MODULES", ()):  # schedulers registered from outside the package
+        paths.add(Path(module.__file__))
+    return sorted(paths)
 
 
 def source_stamp(module_name):
-    """A digest of (path, mtime, size) of the source files of ``dependencies(module_name)``."""
+    """sha1 over the contents of ``stamp_paths(module_name)`` (relative names included)."""
     digest = hashlib.sha1()
-    for name in dependencies(module_name):
-        path = getattr(sys.modules[name], "__file__", None)
-        if path:
-            st = os.stat(path)
-            digest.update(f"{name}|{st.st_mtime_ns}|{st.st_size};".encode())
+    for path in stamp_paths(module_name):
+        digest.update(f"{path.name}|{path.stat().st_size};".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 class _LazyStamp:
-    """``source_stamp(module_name)``, computed when Numba first compares or saves it:
-    at decoration time the module's globals are still being filled, at the first call
-    they are complete, so the stamp does not depend on import order. Pickles as a str."""
+    """``source_stamp(module_name)``, computed when Numba first compares or saves it
+    (after every module, the registry included, is imported). Pickles as a str."""
 
     __slots__ = ("module_name", "_value")
 
@@ -88,7 +96,7 @@ class _LazyStamp:
 
 
 class _PackageStamp:
-    """Locator mixin for this package's functions: the stamp covers their dependencies."""
+    """Locator mixin for this package's functions: the content stamp above."""
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -103,23 +111,85 @@ class _PackageStamp:
         return _LazyStamp(self._module_name)
 
 
-class _PackageUserProvidedLocator(_PackageStamp, caching.UserProvidedCacheLocator):
-    pass
+def _install():
+    """Put the stamped locators first in Numba's list; return a problem (str) or None."""
+    try:
+        from numba.core import caching
+
+        bases = [caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator]
+        classes = caching.CacheImpl._locator_classes
+        if not isinstance(classes, list):
+            return "numba.core.caching.CacheImpl._locator_classes is not a list"
+    except (ImportError, AttributeError) as error:
+        return f"numba {_numba_version()} lacks a cache internal banditcurr uses ({error})"
+    if not any(issubclass(cls, _PackageStamp) for cls in classes):
+        classes[0:0] = [type(f"_Package{base.__name__}", (_PackageStamp, base), {}) for base in bases]
+    return None
 
 
-class _PackageInTreeLocator(_PackageStamp, caching.InTreeCacheLocator):
-    pass
+def _numba_version():
+    import numba
+
+    return numba.__version__
 
 
-class _PackageUserWideLocator(_PackageStamp, caching.UserWideCacheLocator):
-    pass
+def _warn(problem, consequence):
+    warnings.warn(f"banditcurr: {problem}; {consequence}", RuntimeWarning, stacklevel=3)
 
 
-_LOCATORS = [_PackageUserProvidedLocator, _PackageInTreeLocator, _PackageUserWideLocator]
-if not any(issubclass(cls, _PackageStamp) for cls in caching.CacheImpl._locator_classes):
-    caching.CacheImpl._locator_classes[0:0] = _LOCATORS
+PROBLEM = _install()
+if PROBLEM is not None:
+    _warn(PROBLEM, "kernels use Numba's plain on-disk cache, which may keep a caller's stale code after an "
+                   "upgrade: delete the __pycache__/*.nbi files (or NUMBA_CACHE_DIR) after upgrading banditcurr.")
+elif os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES"):
+    _warn("NUMBA_CACHE_LOCATOR_CLASSES is set, which replaces banditcurr's cache locators",
+          "a kernel's cache is then not refreshed when a module it calls changes: delete the cache after "
+          "editing or upgrading banditcurr.")
 
 
 def jit(function):
     """Compile ``function`` with banditcurr's standard Numba options."""
     return njit(**JIT_OPTIONS)(function)
+
+
+def compile_with_notice(jobs, stream=None, delay=0.5):
+    """Run ``jobs`` ((label, callable) pairs) in order: calls that compile kernels.
+
+    Loading compiled kernels from the cache takes well under ``delay`` seconds; if the
+    jobs take longer, they are compiling, and a line on ``stream`` (stderr) says so
+    while it lasts, updated every second -- never a silent wait:
+
+        compiling kernels (first run only) ... [2/4] dump-ucb, 31 s
+
+    Returns the seconds the jobs took.
+    """
+    stream = sys.stderr if stream is None else stream
+    state = {"index": 0, "label": "", "shown": False}
+    done = threading.Event()
+    start = time.perf_counter()
+
+    def notice():
+        if done.wait(delay):
+            return
+        while True:
+            state["shown"] = True
+            stream.write(f"\rcompiling kernels (first run only) ... [{state['index'] + 1}/{len(jobs)}] "
+                         f"{state['label']}, {time.perf_counter() - start:.0f} s   ")
+            stream.flush()
+            if done.wait(1.0):
+                return
+
+    ticker = threading.Thread(target=notice, daemon=True)
+    ticker.start()
+    try:
+        for index, (label, job) in enumerate(jobs):
+            state["index"], state["label"] = index, label
+            job()
+    finally:
+        done.set()
+        ticker.join()
+    seconds = time.perf_counter() - start
+    if state["shown"]:
+        stream.write(f"\rcompiled kernels in {seconds:.0f} s (cached for the next run)" + " " * 30 + "\n")
+        stream.flush()
+    return seconds

@@ -1,34 +1,83 @@
-"""The registry: scheduler names -> (class, preset hyperparameters).
+"""The registry: ONE ordered list of scheduler modules, and everything derived from it.
 
-A scheduler is one module plus one line here. ``make`` and ``available`` read it.
+    SCHEDULER_MODULES    the list (package-relative module names, in kind order)
+    REGISTRY             name -> (class, preset hyperparameters); ``make``, ``available``
+    KERNELS              the compiled kernels by integer kind (position in the list)
+    banditcurr.__all__   the scheduler classes
+    banditcurr._dispatch the runtime-kind dispatch of composites, generated from the
+                         list by ``python -m banditcurr._gen_dispatch`` (a test fails
+                         when it is stale)
+
+A scheduler module defines exactly one :class:`~banditcurr.base.Scheduler` subclass;
+its ``name`` is its registry name. Adding a scheduler is one module plus one entry
+here (and regenerating ``_dispatch.py``); a preset of an existing class is one entry
+in ``PRESETS``. Composites (``composite = True``, e.g. two-level) come after the plain
+schedulers: their kernels call the plain ones through ``_dispatch`` (leaf kinds, the
+plain modules' positions, so the same numbers as here for the package's list).
 """
 
 import difflib
+import importlib
+import inspect
 
-from .cures import CurES
-from .dump_ucb import DumpUCB
-from .exp3s import Exp3S
-from .learnability import Learnability
-from .plr import PLR
-from .sec import SEC
-from .thompson import Thompson
-from .tscl import TSCL
-from .two_level import TwoLevel
-from .uniform import Uniform
+from .base import Scheduler
 
-REGISTRY = {
-    "uniform": (Uniform, {}),
-    "dump-ucb": (DumpUCB, {}),
-    "cures": (CurES, {}),
-    "two-level": (TwoLevel, {}),
-    "sec": (SEC, {}),
-    "exp3s": (Exp3S, {}),
-    "tscl": (TSCL, {}),
-    "plr": (PLR, {}),
-    "thompson": (Thompson, {}),
-    "learnability": (Learnability, {}),
-    "sfl": (Learnability, {"uniform_mix": 0.5}),
-}
+SCHEDULER_MODULES = ["uniform", "dump_ucb", "cures", "sec", "exp3s", "tscl", "plr", "thompson", "learnability",
+                     "two_level"]
+
+#: Registered presets: name -> (module of the class, hyperparameters over its defaults).
+PRESETS = {"sfl": ("learnability", {"uniform_mix": 0.5})}
+
+REGISTRY = {}
+KERNELS = []  # kind -> Kernels; the simulator's compiled dispatch reads it (banditcurr._compiled)
+MODULES = []  # kind -> module
+
+
+def _module(name):
+    return importlib.import_module(name if "." in name else f"{__package__}.{name}")
+
+
+def scheduler_of(module):
+    """The one Scheduler subclass ``module`` defines (a clear error otherwise)."""
+    found = [obj for obj in vars(module).values()
+             if inspect.isclass(obj) and issubclass(obj, Scheduler) and obj.__module__ == module.__name__]
+    if len(found) != 1:
+        raise TypeError(f"A scheduler module defines exactly one Scheduler subclass; {module.__name__} defines "
+                        f"{len(found)}: {[c.__name__ for c in found]}.")
+    return found[0]
+
+
+def register_module(name):
+    """Register the scheduler of module ``name`` (what one list entry does) with the
+    next kind; return its class. Used for the list below and by tests that add a module."""
+    module = _module(name)
+    cls = scheduler_of(module)
+    if cls.name in REGISTRY:
+        raise ValueError(f"Two schedulers are named {cls.name!r}: {REGISTRY[cls.name][0].__qualname__} and "
+                         f"{cls.__qualname__}.")
+    REGISTRY[cls.name] = (cls, {})
+    KERNELS.append(cls.kernels)
+    MODULES.append(module)
+    if name not in SCHEDULER_MODULES:
+        SCHEDULER_MODULES.append(name)
+    return cls
+
+
+def scheduler_classes():
+    """The registered scheduler classes, in list order."""
+    return [scheduler_of(module) for module in MODULES]
+
+
+def kind_of(scheduler):
+    """The integer kind of a scheduler (instance or class): its module's position in
+    SCHEDULER_MODULES, the key of the compiled dispatch."""
+    kernels = scheduler.kernels
+    for kind, candidate in enumerate(KERNELS):
+        if candidate is kernels:
+            return kind
+    name = type(scheduler).__name__ if not inspect.isclass(scheduler) else scheduler.__name__
+    raise ValueError(f"{name} has no compiled kind: its module is not in banditcurr._registry.SCHEDULER_MODULES "
+                     f"(a scheduler added with bc.REGISTRY[name] = ... runs through its class, not the simulator).")
 
 
 def available():
@@ -60,3 +109,9 @@ def scheduler_class(name):
             return cls
     raise ValueError(f"The state names the scheduler {name!r}, which this banditcurr does not know. "
                      f"Known schedulers: {', '.join(available())}.")
+
+
+for _name in tuple(SCHEDULER_MODULES):
+    register_module(_name)
+for _preset, (_name, _values) in PRESETS.items():
+    REGISTRY[_preset] = (scheduler_of(_module(_name)), dict(_values))

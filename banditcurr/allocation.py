@@ -274,15 +274,11 @@ def allocate_rollouts_posterior(alpha, beta, budget, *, min_size=2, max_size=Non
 
 
 def has_posterior(scheduler):
-    """True if ``scheduler`` keeps Beta posteriors as its first two state fields,
-    ``alpha`` = f[:n_arms] and ``beta`` = f[n_arms:2 n_arms] (cures, thompson,
-    learnability with its posterior estimator): then ``allocate_for`` and, in compiled
-    code, ``_state_posterior_sigma`` read them without a copy of the state."""
-    kernels = type(scheduler).kernels
-    if kernels.fields[:2] != ("alpha", "beta"):
-        return False
-    alpha, beta = kernels.views(scheduler._params, scheduler.n_arms, scheduler._f, scheduler._i)[:2]
-    return alpha.shape == beta.shape == (scheduler.n_arms,)
+    """True if ``scheduler`` declares Beta posteriors (``keeps_posterior``: its state
+    starts with ``alpha`` = f[:n_arms] and ``beta`` = f[n_arms:2 n_arms]; cures,
+    thompson, learnability with its posterior estimator): then ``allocate_for`` and, in
+    compiled code, ``_state_posterior_sigma`` read them without a copy of the state."""
+    return bool(getattr(scheduler, "keeps_posterior", False))
 
 
 def allocate_for(scheduler, arms, budget, *, min_size=2, max_size=None, saturation=0.1, confidence=0.5):

@@ -172,6 +172,17 @@ class Scheduler:
     exact_probs: ClassVar[bool] = True
     #: True if relabelling the arms relabels probs() alike (no ties broken by arm id).
     permutation_equivariant: ClassVar[bool] = True
+    # Declared capabilities (scikit-learn's tags): read, never inferred from fields.
+    # A subclass whose answer depends on its settings assigns the instance value.
+    #: The arms its method schedules by default: "distribution", "prompt", or None
+    #: (whatever the caller's setting, e.g. the scenario's, as for uniform).
+    arm_level: ClassVar[str | None] = None
+    #: True if the state starts with Beta posteriors alpha = f[:n_arms] and
+    #: beta = f[n_arms:2 n_arms] (fields "alpha", "beta"): rollout allocation reads them.
+    keeps_posterior: ClassVar[bool] = False
+    #: True for a scheduler whose kernels call other schedulers' kernels by kind
+    #: (two-level); composites come last in the registry's list and do not nest.
+    composite: ClassVar[bool] = False
 
     def __init__(self, n_arms, *, seed=None, **hyperparameters):
         self.n_arms = check_int("n_arms", n_arms)
@@ -183,7 +194,7 @@ class Scheduler:
                 f"Valid ones: {sorted(known) or 'none'}."
             )
         known.update(hyperparameters)
-        self._params = pack_params(type(self).__name__, self.params, known)
+        self._params = self._pack_params(known)
         self.hyperparameters = plain_values(self.params, known)
         self._check_hyperparameters()
         n_float, n_int = state_sizes(self.kernels, self._params, self.n_arms)
@@ -194,6 +205,12 @@ class Scheduler:
         self.kernels.init(self._params, self.n_arms, self._f, self._i)
         self._rng = seed_state(seed)
         self._offsets = OffsetCache()
+
+    def _pack_params(self, values):
+        """The float64 params array the kernels read: ``values`` (name -> value) checked
+        against the declared ``params`` and packed. Composites assemble theirs from
+        their parts instead."""
+        return pack_params(type(self).__name__, self.params, values)
 
     def _check_hyperparameters(self):
         """Cross-parameter checks a subclass needs (raise ValueError); none by default."""

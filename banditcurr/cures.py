@@ -140,6 +140,7 @@ class CurES(Scheduler):
     kernels = KERNELS
     #: The level CurES works at (one arm per prompt); the simulator reads it.
     arm_level = "prompt"
+    keeps_posterior = True
     params = (
         Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold"),
         Param("temperature", 100.0, "float", low=0.0, low_open=True,

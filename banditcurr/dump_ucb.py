@@ -153,6 +153,7 @@ class DumpUCB(Scheduler):
 
     name = "dump-ucb"
     kernels = KERNELS
+    arm_level = "distribution"  # DUMP: a UCB over data distributions
     params = (
         Param("c", 1.0, "float", low=0.0, doc="exploration weight of the UCB bonus"),
         Param("temperature", 0.1, "float", low=0.0, low_open=True, doc="softmax temperature tau"),

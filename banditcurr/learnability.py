@@ -257,6 +257,8 @@ class Learnability(Scheduler):
 
     name = "learnability"
     kernels = KERNELS
+    arm_level = "prompt"  # LILO: p(1 - p) per prompt; SFL: a buffer of levels (prompts)
+    keeps_posterior = True  # with estimator="posterior" (the default); see __init__
     params = (
         Param("mode", "topk", "choice", choices=("topk", "proportional"),
               doc="'topk': the B highest scores; 'proportional': draw by max(score, score_floor)"),
@@ -274,6 +276,10 @@ class Learnability(Scheduler):
         Param("pool_ratio", None, "int", low=1, high=MAX_POOL_RATIO, none_means=0,
               doc="prompt level: score a uniform pool of pool_ratio * B arms; None = all K"),
     )
+
+    def __init__(self, n_arms, *, seed=None, **hyperparameters):
+        super().__init__(n_arms, seed=seed, **hyperparameters)
+        self.keeps_posterior = self.hyperparameters["estimator"] == "posterior"
 
     def _check_hyperparameters(self):
         values = self.hyperparameters

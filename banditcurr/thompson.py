@@ -288,6 +288,8 @@ class Thompson(Scheduler):
 
     name = "thompson"
     kernels = KERNELS
+    arm_level = "prompt"  # MoPPS: a Beta posterior per prompt
+    keeps_posterior = True
     params = (
         Param("threshold", 0.5, "float", doc="a rollout succeeds when its reward >= threshold"),
         Param("prior_alpha", 1.0, "float", low=PRIOR_LOW, high=PRIOR_HIGH, doc="alpha_0 of the Beta prior"),

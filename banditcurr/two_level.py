@@ -249,26 +249,27 @@ KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
 
 def _resolve(role, spec, overrides, n_arms):
     """(name, kind, validated instance) of the ``role`` ("top"/"inner") scheduler."""
-    from ._registry import REGISTRY, available
-
     if isinstance(spec, str):
-        if spec not in REGISTRY:
+        if spec == TwoLevel.name:
+            cls, preset = TwoLevel, {}
+        elif spec in _dispatch.NAMED:
+            cls, preset = _dispatch.NAMED[spec]
+        else:
             raise ValueError(f"The {role!r} argument of TwoLevel names no scheduler: {spec!r}. "
-                             f"Known schedulers: {', '.join(available())}.")
-        cls, preset = REGISTRY[spec]
+                             f"Known schedulers: {', '.join(sorted(_dispatch.NAMED))}.")
         name = spec
     elif isinstance(spec, type) and issubclass(spec, Scheduler):
         cls, preset, name = spec, {}, spec.name
     else:
         raise TypeError(f"The {role!r} argument of TwoLevel must be a registered scheduler name or a "
                         f"Scheduler subclass. Got {spec!r} instead.")
-    if issubclass(cls, TwoLevel):
+    if cls.composite:
         raise ValueError(f"The {role!r} scheduler of TwoLevel cannot itself be two-level: composites do not "
                          f"nest (the compiled dispatch is one level deep). Use a plain scheduler such as "
                          f"'dump-ucb', 'thompson' or 'cures'.")
     if cls.kernels not in _dispatch.KINDS:
-        raise ValueError(f"The {role!r} scheduler {name!r} has no compiled kind: add its KERNELS to "
-                         f"banditcurr._dispatch.KINDS.")
+        raise ValueError(f"The {role!r} scheduler {name!r} has no compiled kind: add its module to "
+                         f"banditcurr._registry.SCHEDULER_MODULES and run python -m banditcurr._gen_dispatch.")
     if overrides is None:
         overrides = {}
     if not isinstance(overrides, dict):
@@ -325,6 +326,7 @@ class TwoLevel(Scheduler):
     kernels = KERNELS
     #: Arms are prompts (their distributions come from ``groups``); the simulator reads it.
     arm_level = "prompt"
+    composite = True
 
     def __init__(self, n_arms, *, groups=None, top="dump-ucb", inner="uniform", top_params=None,
                  inner_params=None, seed=None):
@@ -336,8 +338,9 @@ class TwoLevel(Scheduler):
         self._layout_params, self._f_offset, self._i_offset = self._pack(
             groups, sizes, top_kind, top_instance, inner_kind, inner_instance)
         self._parts = tuple((type(s), dict(s.hyperparameters), s._params) for s in (top_instance, inner_instance))
-        self._split_invariant = bool(top_instance.batch_split_invariant and inner_instance.batch_split_invariant)
-        self._equivariant = bool(len(sizes) == 1 and inner_instance.permutation_equivariant)
+        self.batch_split_invariant = bool(top_instance.batch_split_invariant and inner_instance.batch_split_invariant)
+        # relabelling prompts moves them between distributions unless there is only one
+        self.permutation_equivariant = bool(len(sizes) == 1 and inner_instance.permutation_equivariant)
         self.groups = groups
         self.groups.setflags(write=False)
         self.n_dists = len(sizes)
@@ -364,22 +367,13 @@ class TwoLevel(Scheduler):
                                  prompt_start, f_offset, i_offset, groups]).astype(np.float64)
         return params, f_offset.astype(np.int64), i_offset.astype(np.int64)
 
-    def _check_hyperparameters(self):
+    def _pack_params(self, values):
         # The composite's params are assembled from its parts, not from Param declarations.
-        self._params = self._layout_params
+        return self._layout_params
 
     #: Slots of one distribution are drawn together (distinct prompts while they last),
     #: so even with batch_size > n_arms the slots are not independent draws from probs().
     exact_probs = False
-
-    @property
-    def batch_split_invariant(self):
-        return self._split_invariant
-
-    @property
-    def permutation_equivariant(self):
-        """Relabelling prompts moves them between distributions unless there is only one."""
-        return self._equivariant
 
     def __repr__(self):
         h = self.hyperparameters

@@ -23,6 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .rollout_hf import HFEngine, policy_logprobs
+
 
 class RolloutEngine(Protocol):
     def generate(self, prompts, group_sizes, seeds, *, max_new_tokens, temperature, top_p): ...
@@ -37,8 +39,6 @@ class RolloutEngine(Protocol):
 def make_engine(config, policy, tokenizer, dtype):
     """The engine ``config.engine`` names, holding the policy's current weights."""
     if config.engine == "hf":
-        from .rollout_hf import HFEngine
-
         return HFEngine(policy, tokenizer)
     from .rollout_vllm import VLLMEngine
 
@@ -49,20 +49,6 @@ def make_engine(config, policy, tokenizer, dtype):
     )
     engine.sync(policy)
     return engine
-
-
-def policy_logprobs(policy, sequences):
-    """The torch policy's log p of each next token of each sequence (float64 arrays)."""
-    import torch
-
-    device = next(policy.parameters()).device
-    out = []
-    with torch.no_grad():
-        for seq in sequences:
-            logits = policy(torch.tensor([seq], device=device)).logits[0, :-1].float()
-            logp = torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(seq[1:], device=device)[:, None])
-            out.append(logp[:, 0].double().cpu().numpy())
-    return out
 
 
 def sync_error(engine, policy, sequences):

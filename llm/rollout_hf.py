@@ -49,8 +49,6 @@ class HFEngine:
         return [completions[bounds[k]:bounds[k + 1]] for k in range(len(prompts))]
 
     def sequence_logprobs(self, sequences):
-        from .rollout import policy_logprobs
-
         return policy_logprobs(self.policy, sequences)
 
     def sync(self, policy):
@@ -59,3 +57,17 @@ class HFEngine:
 
     def close(self):
         self.policy = None
+
+
+def policy_logprobs(policy, sequences):
+    """The torch policy's log p of each next token of each sequence (float64 arrays)."""
+    import torch
+
+    device = next(policy.parameters()).device
+    out = []
+    with torch.no_grad():
+        for seq in sequences:
+            logits = policy(torch.tensor([seq], device=device)).logits[0, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(seq[1:], device=device)[:, None])
+            out.append(logp[:, 0].double().cpu().numpy())
+    return out

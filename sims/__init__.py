@@ -10,14 +10,19 @@ engine runs seeds in parallel in compiled code, calling the same scheduler kerne
 as ``banditcurr.make`` (``simulate.py``, ``_engine.py``).
 """
 
+if __name__ != "banditcurr.sims":  # e.g. `import sims` with the repository root on sys.path
+    raise ImportError("The folder sims/ is the package banditcurr.sims: use `from banditcurr import sims`. "
+                      "A top-level `import sims` would load a second copy of it, outside banditcurr's "
+                      "kernel cache stamps.")
+
 from .metrics import compare, summarize
 from .presets import PRESET_PARAMS, SCENARIOS, available_scenarios, load_scenario, make_scenario
 from .scenario import ARM_LEVELS, Scenario, chain_loadings
-from .schedulers import DEFAULT_ARM_LEVELS, FixedSchedule, parse_spec
+from .schedulers import FixedSchedule, parse_spec
 from .simulate import ALLOCATIONS, ENGINES, GATES, SimulationResult, simulate
 
 __all__ = [
-    "ALLOCATIONS", "ARM_LEVELS", "DEFAULT_ARM_LEVELS", "ENGINES", "FixedSchedule", "GATES", "PRESET_PARAMS", "SCENARIOS",
+    "ALLOCATIONS", "ARM_LEVELS", "ENGINES", "FixedSchedule", "GATES", "PRESET_PARAMS", "SCENARIOS",
     "Scenario", "SimulationResult", "available_scenarios", "chain_loadings", "compare", "load_scenario",
     "make_scenario", "parse_spec", "simulate", "summarize",
 ]

@@ -13,8 +13,9 @@ dispatch (all schedulers' kernels); measured here it tripled the engine's cold c
 
 One training step of one seed (``_step``):
 
-1. the scheduler samples B arms (``banditcurr._dispatch.sample_any`` by integer
-   kind; kind ``FIXED_KIND`` draws from fixed weights held in ``params``);
+1. the scheduler samples B arms (``banditcurr._compiled.sample_any`` by integer
+   kind, compiled for that kind only; kind ``FIXED_KIND`` draws from fixed weights
+   held in ``params``);
 2. arms become prompts: at prompt level the arm is the prompt, at distribution level
    a prompt is drawn uniformly from the distribution's training pool;
 3. ``_group_sizes`` gives each group its number of rollouts: G, or CurES's Neyman
@@ -45,7 +46,7 @@ import math
 import numpy as np
 from numba import njit
 
-from banditcurr._dispatch import sample_any, update_any
+from banditcurr._compiled import sample_any, update_any
 from banditcurr._feedback import ADVANTAGE_EPS
 from banditcurr._jit import JIT_OPTIONS, jit
 from banditcurr._rng import next_u64, normal, uniform

@@ -12,7 +12,6 @@ import banditcurr as bc
 from banditcurr.allocation import allocate_for, allocate_rollouts
 
 from .schedulers import FixedSchedule
-from .simulate import streams
 
 
 def sigmoid(z):
@@ -89,8 +88,9 @@ class Learner:
         self.memo *= 1.0 - sc.forgetting
 
 
-def run_reference(setup, progress=None):
-    """Run ``setup`` (from ``simulate.prepare``); return the records tuple of
+def run_reference(setup, seed_streams, progress=None):
+    """Run ``setup`` (from ``simulate.prepare``) with ``seed_streams`` = (scheduler
+    streams, learner streams) of ``simulate.streams``; return the records tuple of
     ``SimulationResult`` (accuracy, zero_variance, arm_counts, rollouts, train_reward)."""
     sc = setup.scenario
     seeds, steps, batch, group = setup.seeds, setup.steps, setup.batch_size, setup.group_size
@@ -101,7 +101,7 @@ def run_reference(setup, progress=None):
     arm_counts = np.zeros((seeds, steps, n_dists), dtype=np.int64)
     rollouts = np.zeros((seeds, steps), dtype=np.int64)
     train_reward = np.zeros((seeds, steps))
-    sched_streams, learn_streams = streams(setup.seed, seeds)
+    sched_streams, learn_streams = seed_streams
     rounds = setup.max_rounds if setup.gate == "dynamic-sampling" else 1
 
     def evaluate(theta):

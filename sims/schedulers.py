@@ -10,11 +10,11 @@ A scheduler is named by a spec string ``NAME[@LEVEL][:KEY=VALUE]...``:
 or by a :class:`FixedSchedule` (a static curriculum with fixed weights).
 
 Arm level: the arms are either the scenario's distributions or its single prompts.
-Default per scheduler, first match wins: the spec's ``@LEVEL``; the class attribute
-``arm_level`` if the scheduler class declares one (``two-level``: prompt);
-:data:`DEFAULT_ARM_LEVELS`, the unit each method's paper schedules (``dump-ucb``
+Default per scheduler, first match wins: the spec's ``@LEVEL``; the level the scheduler
+class declares (``arm_level``: the unit its method's paper schedules, e.g. ``dump-ucb``
 distribution level as in DUMP; ``thompson``, ``learnability`` and ``sfl`` prompt
-level as in MoPPS and SFL/LILO); otherwise the scenario's ``arm_level`` (``uniform``).
+level as in MoPPS and SFL/LILO; ``two-level`` prompt); otherwise the scenario's
+``arm_level`` (``uniform`` declares none).
 A scheduler whose constructor takes ``groups`` (``two-level``) gets the scenario's
 distribution of every prompt.
 """
@@ -26,19 +26,6 @@ import numpy as np
 import banditcurr as bc
 
 from .scenario import ARM_LEVELS
-
-DEFAULT_ARM_LEVELS = {
-    "dump-ucb": "distribution",  # DUMP: a UCB over data distributions
-    "sec": "distribution",  # SEC: categories (distributions or difficulty levels)
-    "exp3s": "distribution",  # Graves et al.: tasks
-    "tscl": "distribution",  # Matiisen et al.: tasks
-    "thompson": "prompt",  # MoPPS: a Beta posterior per prompt
-    "learnability": "prompt",  # LILO: p(1 - p) per prompt
-    "sfl": "prompt",  # SFL: learnability buffer of levels (prompts)
-    "cures": "prompt",  # CurES: per-prompt posterior
-    "plr": "prompt",  # Prioritized Level Replay: levels are single prompts
-}
-
 
 @dataclass(frozen=True, eq=False)
 class FixedSchedule:
@@ -122,11 +109,7 @@ def resolve_arm_level(spec, scenario, arm_level=None):
         return arm_level
     if spec.arm_level is not None:
         return spec.arm_level
-    if isinstance(spec, SchedulerSpec):
-        declared = getattr(bc.REGISTRY[spec.name][0], "arm_level", None)
-        if declared in ARM_LEVELS:
-            return declared
-        if spec.name in DEFAULT_ARM_LEVELS:
-            return DEFAULT_ARM_LEVELS[spec.name]
+    if isinstance(spec, SchedulerSpec) and bc.REGISTRY[spec.name][0].arm_level is not None:
+        return bc.REGISTRY[spec.name][0].arm_level
     return scenario.arm_level
 

@@ -23,8 +23,8 @@ import numba
 import numpy as np
 
 import banditcurr as bc
-from banditcurr._dispatch import kind_of
 from banditcurr._params import check_int, pack_params
+from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
 from banditcurr.allocation import has_posterior
 
@@ -173,7 +173,7 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
         if "groups" in inspect.signature(cls.__init__).parameters and "groups" not in make_kwargs \
                 and level == "prompt":
             make_kwargs["groups"] = scenario.train_dist  # a two-level scheduler's distributions
-        if cls.__init__ is bc.Scheduler.__init__:  # check the state size before allocating it
+        if not cls.composite:  # params from its declarations: check the state size before allocating it
             values = {**{p.name: p.default for p in cls.params}, **preset, **make_kwargs}
             if set(values) == {p.name for p in cls.params}:
                 _check_memory(label, level, n_arms, seeds,
@@ -182,7 +182,7 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
         kind_of(template)  # raises if the scheduler has no compiled kind
         _check_memory(label, level, n_arms, seeds, template.kernels.sizes(template._params, n_arms))
     if allocation == "posterior" and (isinstance(template, FixedSchedule) or not has_posterior(template)):
-        with_posterior = [n for n in bc.available() if has_posterior(bc.make(n, 2, seed=0))]
+        with_posterior = [n for n in bc.available() if bc.REGISTRY[n][0].keeps_posterior]
         raise ValueError(f"allocation='posterior' reads the scheduler's Beta posteriors, which {label!r} does not "
                          f"keep. Schedulers that do: {', '.join(with_posterior)}; or use allocation='oracle'.")
     eval_steps, eval_slot = eval_schedule(steps, eval_every)
@@ -247,7 +247,7 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     else:
         from .reference import run_reference
 
-        records = run_reference(setup, progress)
+        records = run_reference(setup, streams(setup.seed, setup.seeds), progress)
     seconds = time.perf_counter() - start
     settings = {**setup.settings(), "engine": engine, **scenario.learner_options()}
     return SimulationResult(setup.label, setup.name, setup.arm_level, scenario.name, scenario.distributions,
@@ -266,7 +266,14 @@ def engine_settings(setup):
     return settings_f, settings_i
 
 
-def _run_numba(setup, threads, progress, trace=False):
+def compile_engine(setup):
+    """Compile the engine for ``setup``'s scheduler (or load it from Numba's cache)
+    without running a step: the first thing the first ``simulate`` of it does. The
+    engine is compiled once per scheduler kind, with only that scheduler's kernels."""
+    _run_numba(setup, 1, None, compile_only=True)
+
+
+def _run_numba(setup, threads, progress, trace=False, compile_only=False):
     sc, seeds, steps = setup.scenario, setup.seeds, setup.steps
     pool_start, pool_count = sc.pool_bounds()
     world = (sc.loadings, sc.init_skills, sc.train_dist, sc.train_difficulty, pool_start, pool_count,
@@ -296,6 +303,10 @@ def _run_numba(setup, threads, progress, trace=False):
         _engine.run_seeds(world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state,
                           records, trace_arrays, bounds[block], bounds[block + 1], t_start, t_stop)
 
+    if compile_only:  # an empty seed range: the call compiles and returns
+        bounds[:] = 0
+        advance(0, 0, 0)
+        return None
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
         for t_start in range(0, steps, chunk):

@@ -13,7 +13,6 @@ from scipy import stats
 from scipy.special import betainc
 
 import banditcurr as bc
-from banditcurr._dispatch import kind_of, probs_any, sample_any, update_any
 from banditcurr._posterior import beta_cdf, beta_draw, log_beta_norm
 from naive import NaiveThompson, Xoshiro, cheng_beta, thompson_win_probabilities
 from streams import (assert_matches_twin, assert_pool_mode_distinct_reproducible_fast, check_beta_posterior,
@@ -133,21 +132,6 @@ def test_prompt_level_prefers_prompts_near_the_target():
 def test_pool_mode_is_distinct_reproducible_and_fast_at_a_million_prompts():
     make = lambda: bc.make("thompson", n_arms=1_000_000, seed=3, pool_ratio=8, decay=0.5)
     assert_pool_mode_distinct_reproducible_fast(make)  # ~0.2 ms a step here
-
-
-def test_compiled_dispatch_runs_the_same_kernels():
-    s, t = bc.make("thompson", n_arms=6, seed=4, decay=0.7), bc.make("thompson", n_arms=6, seed=4, decay=0.7)
-    kind = kind_of(t)
-    arms = s.sample(20)
-    out = np.empty(20, dtype=np.int64)
-    sample_any(kind, t._params, 6, t._f, t._i, t._rng, out)
-    np.testing.assert_array_equal(arms, out)
-    rewards = np.ones((20, 3))
-    s.update(arms, rewards)
-    update_any(kind, t._params, 6, t._f, t._i, out, rewards.reshape(-1), np.arange(21, dtype=np.int64) * 3)
-    p = np.empty(6)
-    probs_any(kind, t._params, 6, t._f, t._i, p)
-    np.testing.assert_array_equal(s.probs(), p)
 
 
 @pytest.mark.parametrize("hyper, error, message", [

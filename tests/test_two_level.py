@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import banditcurr as bc
-from banditcurr import _dispatch
 from naive import NaiveCurES, NaiveDumpUCB, NaiveTwoLevel, NaiveUniform, Xoshiro
 
 GROUPS = np.array([2, 0, 1, 0, 2, 2, 1, 0, 0, 3, 2, 0, 1, 3, 0, 2, 0, 0, 1, 3])  # 4 distributions, unsorted
@@ -86,22 +85,6 @@ def test_state_dict_round_trip_gives_the_same_future():
     other = bc.make("two-level", n_arms=len(GROUPS), groups=np.roll(GROUPS, 1), inner="cures")
     with pytest.raises(ValueError, match="different prompt -> distribution mapping"):
         other.load_state_dict(state)
-
-
-def test_compiled_dispatch_runs_it_like_any_scheduler():
-    s = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures", seed=3)
-    twin = bc.make("two-level", n_arms=len(GROUPS), groups=GROUPS, inner="cures", seed=3)
-    kind = _dispatch.kind_of(s)
-    assert kind == _dispatch.TWO_LEVEL
-    out = np.empty(10, dtype=np.int64)
-    _dispatch.sample_any(kind, s._params, s.n_arms, s._f, s._i, s._rng, out)
-    np.testing.assert_array_equal(out, twin.sample(10))
-    rewards = np.ones((10, 2))
-    _dispatch.update_any(kind, s._params, s.n_arms, s._f, s._i, out, rewards.ravel(), np.arange(11) * 2)
-    twin.update(out, rewards)
-    p = np.empty(s.n_arms)
-    _dispatch.probs_any(kind, s._params, s.n_arms, s._f, s._i, p)
-    np.testing.assert_array_equal(p, twin.probs())
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
