@@ -215,6 +215,19 @@ def test_dapo_evictions_are_fed_back(tiny_model, data_files, transfer_queue):
     assert 0 < logged[0]["curriculum/zero_variance_fraction"] < 1
 
 
+def test_async_mode_draws_ahead(tiny_model, data_files, transfer_queue):
+    """colocate_async: verl's warm-up batch and its async replay buffer; each step's
+    prompts are drawn one step before they are trained on, and the lag says so."""
+    trainer = make_trainer(tiny_model, data_files, "trainer.v1.trainer_mode=banditcurr_colocate_async")
+    trainer._add_async_warmup_batches(trainer.config.trainer.v1.colocate_async.num_warmup_batches)  # on_train_begin
+    logged = train_steps(trainer, 3)
+    assert [m["curriculum/lag_steps"] for m in logged] == [0.0, 1.0, 1.0]
+    assert trainer.curriculum.n_feedback_groups == 3 * BATCH
+    assert len(trainer._inflight) == BATCH  # drawn at step 3 for step 4: still in flight, kept for a checkpoint
+    for uid in trainer._inflight:
+        tq.kv_clear(keys=[uid] + [f"{uid}_{s}_0" for s in range(ROLLOUT_N)], partition_id="train")
+
+
 def test_reward_key_reads_reward_extra_info(tiny_model, data_files, transfer_queue):
     trainer = make_trainer(tiny_model, data_files, "+banditcurr.reward_key=acc")
     train_steps(trainer, 1)
