@@ -14,6 +14,8 @@ COMMANDS = {
     "train": ("banditcurr.llm.cli", "GRPO training of a language model with a curriculum"),
     "plot": ("banditcurr.llm.plot", "plot a training run's JSONL log"),
     "ledger": ("banditcurr.ledger", "per-distribution and per-prompt pass rates of a rollout ledger"),
+    "calibrate": ("banditcurr.sims.calibrate_cli", "fit the simulated learner to a run's rollout ledger"),
+    "predict": ("banditcurr.sims.predict", "predict each scheduler's speed-up for a run from its ledger"),
 }
 
 

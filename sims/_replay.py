@@ -135,8 +135,9 @@ def marginal_nll(order, prompt_offsets, prompt_dist, base, successes, size, log_
                 g = order[x]
                 z = base[g] - delta
                 k, n = successes[g], size[g]
-                ll += k * _log_sigmoid(z) + (n - k) * _log_sigmoid(-z) + log_choose[g]
-                d -= k - n / (1.0 + math.exp(-z))
+                log_p = _log_sigmoid(z)  # log(1 - p) = log p - z: one exp and one log per group
+                ll += n * log_p - (n - k) * z + log_choose[g]
+                d -= k - n * math.exp(log_p)
             loglik[q] = ll
             slope[q] = d
             top = max(top, ll)
@@ -179,7 +180,7 @@ def posterior_draws(order, prompt_offsets, prompt_dist, base, successes, size, m
             for x in range(prompt_offsets[i], prompt_offsets[i + 1]):
                 g = order[x]
                 z = base[g] - delta
-                ll += successes[g] * _log_sigmoid(z) + (size[g] - successes[g]) * _log_sigmoid(-z)
+                ll += size[g] * _log_sigmoid(z) - (size[g] - successes[g]) * z
             loglik[q] = ll
             top = max(top, ll)
         norm = 0.0

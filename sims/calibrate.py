@@ -30,14 +30,14 @@ from . import _replay
 from ._engine import OPTIMIZER_ADAM, OPTIMIZER_SGD
 from .scenario import Scenario, chain_loadings
 
-GRID = np.linspace(-4.5, 4.5, 33)  # standard-normal points of the discretised difficulty prior
+GRID = np.linspace(-4.5, 4.5, 25)  # standard-normal points of the discretised difficulty prior
 _LOG_WEIGHTS = -0.5 * GRID ** 2 - np.log(np.exp(-0.5 * GRID ** 2).sum())
 DRAW_GRID = np.linspace(-6.0, 6.0, 241)
 REQUIRED = ("step", "prompt_id", "distribution", "rewards", "success", "trained")
-# transformed parameters: log eta, tau, 100 lambda, eta_u; then mu (C), log s (C)
-DYNAMIC = ("log_learning_rate", "transfer", "forgetting_x100", "memorization")
+# transformed parameters: log eta, tau, 100 lambda, eta_u / 100; then mu (C), log s (C)
+DYNAMIC = ("log_learning_rate", "transfer", "forgetting_x100", "memorization_div100")
 _BOUNDS = {"log_learning_rate": (math.log(1e-4), math.log(100.0)), "transfer": (0.0, 0.99),
-           "forgetting_x100": (0.0, 20.0), "memorization": (0.0, 50.0)}
+           "forgetting_x100": (0.0, 20.0), "memorization_div100": (0.0, 50.0)}
 _MU_BOUND, _LOG_SPREAD_BOUNDS = 15.0, (math.log(0.05), math.log(10.0))
 ADAM = dict(adam_beta1=0.9, adam_beta2=0.999, adam_eps=1e-8)
 
@@ -180,7 +180,7 @@ def load_groups(ledger):
 
 class Objective:
     """The marginal negative log-likelihood of ``groups`` as a function of the
-    transformed parameter vector x = [log eta, tau, 100 lambda, eta_u, mu (C), log s (C)]."""
+    transformed parameter vector x = [log eta, tau, 100 lambda, eta_u / 100, mu (C), log s (C)]."""
 
     def __init__(self, groups, optimizer="sgd", memorization=True, forgetting=True):
         self.g = groups
@@ -206,7 +206,7 @@ class Objective:
 
     def learner(self, x):
         """(learning_rate, transfer, forgetting, memorization) of x."""
-        return math.exp(x[0]), float(x[1]), float(x[2]) / 100.0, float(x[3])
+        return math.exp(x[0]), float(x[1]), float(x[2]) / 100.0, 100.0 * float(x[3])
 
     def replay(self, x):
         """Fill self.base (the groups' base logits) and self.skills for parameters x."""
@@ -447,7 +447,7 @@ class Fit:
         """Laplace standard errors of the learner's parameters (delta method)."""
         se = np.sqrt(np.clip(np.diag(self.covariance), 0, None))
         return {"learning_rate": float(se[0] * self.learner["learning_rate"]), "transfer": float(se[1]),
-                "forgetting": float(se[2] / 100.0), "memorization": float(se[3])}
+                "forgetting": float(se[2] / 100.0), "memorization": float(se[3] * 100.0)}
 
     def report(self):
         """A few lines for people."""
@@ -525,7 +525,10 @@ def calibrate(ledger, *, optimizers=("sgd", "adam"), memorization=True, forgetti
     candidates, best = {}, None
     for optimizer in optimizers:
         objective = Objective(groups, optimizer, memorization, forgetting)
-        x, value = _minimize(objective, objective.start())
+        x0 = objective.start()
+        if best is not None:  # the difficulties carry over between update rules
+            x0[4:] = best[1][4:]
+        x, value = _minimize(objective, x0)
         candidates[optimizer] = -value
         if best is None or value < best[2]:
             best = (objective, x, value)
@@ -563,7 +566,7 @@ def _warnings(groups, objective, x):
     bounds = objective.bounds()
     for j, name in enumerate(DYNAMIC):
         low, high = bounds[j]
-        if low != high and name != "forgetting_x100" and name != "memorization" and \
+        if low != high and name in ("log_learning_rate", "transfer") and \
                 (abs(x[j] - low) < 1e-6 or abs(x[j] - high) < 1e-6):
             out.append(f"{name} ended on its bound {x[j]:.4g}: unidentifiable or outside the model's range.")
     mixed = (groups.successes > 0) & (groups.successes < groups.size)

@@ -19,7 +19,8 @@ ENGINES = ("numba", "numpy")  # mirrors simulate.ENGINES without importing the e
 
 def add_arguments(parser):
     parser.add_argument("--scenario", default="kk12",
-                        help="preset (kk12, math-pool, drift) or module:function / file.py:function (default kk12)")
+                        help="preset (kk12, math-pool, drift), module:function / file.py:function, or a scenario "
+                             "file NAME.json (banditcurr calibrate --out) (default kk12)")
     parser.add_argument("--schedulers", default="uniform,dump-ucb",
                         help="comma-separated scheduler specs NAME[@LEVEL][:KEY=VALUE]... (default uniform,dump-ucb)")
     parser.add_argument("--seeds", type=int, default=100, help="number of seeds (default 100)")
@@ -46,6 +47,9 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=None, help="Numba threads (default: all cores)")
     parser.add_argument("--out", default=None, metavar="DIR", help="write DIR/results.json and DIR/curves.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--ledger", default=None, metavar="DIR",
+                        help="also write every run's rollout ledger, one per scheduler and seed, to "
+                             "DIR/<scheduler>/seed-<k>/ (banditcurr.ledger format, source 'simulate')")
 
 
 def _parse_params(pairs):
@@ -119,13 +123,31 @@ def build_results(scenario, runs, comparison, settings):
     }
 
 
+def _load_scenario(name, params):
+    """A preset or module:function with --param overrides, or a saved scenario NAME.json."""
+    from .presets import load_scenario
+    from .scenario import Scenario
+
+    if name.endswith(".json"):
+        if params:
+            raise ValueError("--param applies to presets and scenario functions, not to a scenario file.")
+        return Scenario.load(name)
+    return load_scenario(name, **_parse_params(params))
+
+
+def _write_ledgers(runs, scenario, directory):
+    from .ledgers import write_ledgers
+
+    written = [path for run in runs for path in write_ledgers(run, scenario, directory)]
+    print(f"wrote {len(written)} ledger(s) under {directory}")
+
+
 def run(args):
     from .simulate import prepare, simulate
     from .metrics import compare
-    from .presets import load_scenario
 
     try:
-        scenario = load_scenario(args.scenario, **_parse_params(args.param))
+        scenario = _load_scenario(args.scenario, args.param)
         specs = [s for s in (x.strip() for x in args.schedulers.split(",")) if s]
         if not specs:
             raise ValueError("The --schedulers list is empty: name at least one, e.g. uniform,dump-ucb.")
@@ -161,7 +183,7 @@ def run(args):
                 bar.set_postfix_str(spec)
                 progress = bar.update
             runs.append(simulate(scenario, spec, engine=args.engine, threads=args.threads,
-                                            progress=progress, **options))
+                                            progress=progress, trace=bool(args.ledger), **options))
     finally:
         if bar is not None:
             bar.close()
@@ -169,6 +191,8 @@ def run(args):
     print(format_table(comparison))
     print(f"{len(specs)} scheduler(s) x {args.seeds} seeds x {steps} steps in {time.perf_counter() - started:.1f} s "
           f"({args.engine} engine)")
+    if args.ledger:
+        _write_ledgers(runs, scenario, args.ledger)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         settings = {**runs[0].settings, "engine": args.engine}

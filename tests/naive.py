@@ -764,3 +764,57 @@ def pick_rows(rng, order, starts, cursor, arms):
         out.append(order[start + cursor[arm]])
         cursor[arm] += 1
     return out
+
+
+def learner_replay(steps, prompt, dist, size, coef, trained, loadings, learning_rate, forgetting, memorization,
+                   adam=None):
+    """Twin of banditcurr.sims._replay.replay, one step at a time: returns the base
+    logits L[c_g] . theta_t + u_i,t of the groups (before their step) and theta after
+    each step. ``steps``: the step of each group (sorted); ``adam``: None (plain step)
+    or (beta1, beta2, eps)."""
+    n_skills = loadings.shape[1]
+    theta, first, second, count = np.zeros(n_skills), np.zeros(n_skills), np.zeros(n_skills), 0
+    memo = np.zeros(int(prompt.max()) + 1)
+    base = np.zeros(prompt.size)
+    history = [theta.copy()]
+    for t in np.unique(steps):
+        rows = np.flatnonzero(steps == t)
+        base[rows] = loadings[dist[rows]] @ theta + (memo[prompt[rows]] if memorization > 0 else 0.0)
+        mine = rows[trained[rows]]
+        n_rollouts = size[mine].sum()
+        if n_rollouts > 0:
+            gradient = coef[mine] @ loadings[dist[mine]] / n_rollouts
+            if adam is None:
+                theta = theta + learning_rate * gradient
+            else:
+                beta1, beta2, eps = adam
+                count += 1
+                first = beta1 * first + (1 - beta1) * gradient
+                second = beta2 * second + (1 - beta2) * gradient ** 2
+                theta = theta + learning_rate * (first / (1 - beta1 ** count)) / (
+                    np.sqrt(second / (1 - beta2 ** count)) + eps)
+            if memorization > 0:
+                np.add.at(memo, prompt[mine], memorization / n_rollouts * coef[mine] * (size[mine] >= 2))
+        theta = (1 - forgetting) * theta
+        memo = (1 - forgetting) * memo
+        history.append(theta.copy())
+    return base, np.array(history)
+
+
+def marginal_nll(prompt, dist, base, successes, size, mu, spread, nodes):
+    """Twin of banditcurr.sims._replay.marginal_nll: -sum_i log sum_q w_q prod_g
+    Binom(k_g | n_g, sigmoid(b_g - mu_c - s_c x_q)), w_q proportional to exp(-x_q^2 / 2)."""
+    from scipy.special import comb
+
+    weights = np.exp(-0.5 * nodes ** 2)
+    weights /= weights.sum()
+    total = 0.0
+    for i in np.unique(prompt):
+        rows = np.flatnonzero(prompt == i)
+        c = dist[rows[0]]
+        like = np.ones(nodes.size)
+        for g in rows:
+            p = 1.0 / (1.0 + np.exp(-(base[g] - mu[c] - spread[c] * nodes)))
+            like *= comb(size[g], successes[g]) * p ** successes[g] * (1 - p) ** (size[g] - successes[g])
+        total += np.log(weights @ like)
+    return -total
