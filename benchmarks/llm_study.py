@@ -39,12 +39,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: family -> warm start of its model (python -m banditcurr.llm.tiny) and GRPO settings
 FAMILIES = {
     "addition": {
-        "warm": ["--warm-tasks", "addition:1-4", "--warm-steps", "700", "--warm-lr", "1e-3"],
+        "warm": ["--warm-tasks", "addition:1-4", "--warm-steps", "1000", "--warm-lr", "1e-3", "--warm-final-lr", "1e-4"],
         "tasks": ["addition:1-5"],
     },
     "multiplication": {
-        "warm": ["--warm-tasks", "multiplication:1-4", "--warm-steps", "600", "--warm-lr", "3e-3"],
-        "tasks": ["multiplication:1-5"],
+        "warm": ["--warm-tasks", "multiplication:1-4", "--warm-steps", "800", "--warm-lr", "3e-3",
+                 "--warm-final-lr", "3e-4"],
+        "tasks": ["multiplication:1-4"],
     },
 }
 #: GRPO settings shared by every run (the toml of docs/llm-study.toml)
