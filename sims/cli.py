@@ -168,6 +168,12 @@ def run(args):
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.engine == "numba":  # compile before the bar starts, saying so when it takes time
+        from banditcurr._jit import compile_with_notice
+
+        from .simulate import compile_engine
+
+        compile_with_notice([(spec, lambda setup=setup: compile_engine(setup)) for spec, setup in zip(specs, setups)])
     steps = setups[0].steps
     progress = None
     bar = None
@@ -207,9 +213,3 @@ def run(args):
         plot_curves(results, os.path.join(args.out, "curves.png"))
         print(f"wrote {os.path.join(args.out, 'results.json')} and {os.path.join(args.out, 'curves.png')}")
     return 0
-    if args.engine == "numba":  # compile before the bar starts, saying so when it takes time
-        from banditcurr._jit import compile_with_notice
-
-        from .simulate import compile_engine
-
-        compile_with_notice([(spec, lambda setup=setup: compile_engine(setup)) for spec, setup in zip(specs, setups)])
