@@ -80,8 +80,7 @@ def main(argv=None):
         parser.error(f"--seeds must be >= 2 (intervals over seeds) and --jobs >= 1. Got {args.seeds}, {args.jobs}.")
     start = time.perf_counter()
     if not args.analyse_only:
-        for family in args.families:
-            _warm_start(args.out, family)
+        _warm_starts(args.out, args.families, args.jobs)
         _train_all(args.out, args.families, args.schedulers, args.seeds, args.jobs)
     results = {"config": _settings(), "families": {}}
     for family in args.families:
@@ -109,13 +108,11 @@ def _run_dir(out, family, scheduler, seed):
     return os.path.join(out, family, f"{scheduler}-{seed}")
 
 
-def _warm_start(out, family):
-    model = _model_dir(out, family)
-    if os.path.isfile(os.path.join(model, "warm_start.json")):
-        return
-    command = [sys.executable, "-m", "banditcurr.llm.tiny", "--out", model, "--threads", "1", *FAMILIES[family]["warm"]]
-    print(" ".join(command), flush=True)
-    subprocess.run(command, check=True, env=_env())
+def _warm_starts(out, families, jobs):
+    """Build and warm-start each family's model (kept when already there), ``jobs`` at a time."""
+    todo = [f for f in families if not os.path.isfile(os.path.join(_model_dir(out, f), "warm_start.json"))]
+    _run_pool([[sys.executable, "-m", "banditcurr.llm.tiny", "--out", _model_dir(out, f), "--threads", "1",
+                *FAMILIES[f]["warm"]] for f in todo], jobs, [_model_dir(out, f) + ".out" for f in todo])
 
 
 def _warm_record(out, family):
@@ -150,14 +147,19 @@ def _train_all(out, families, schedulers, seeds, jobs):
                                   "--model", _model_dir(out, family), "--tasks", json.dumps(FAMILIES[family]["tasks"]),
                                   "--scheduler", scheduler, *SCHEDULERS[scheduler], "--seed", str(seed),
                                   "--out-dir", run, "--overwrite", "true", "--progress", "false"])
-    running = []
+    _run_pool(queue, jobs, [command[command.index("--out-dir") + 1] + ".out" for command in queue])
+
+
+def _run_pool(queue, jobs, logs):
+    """Run the commands of ``queue``, ``jobs`` at a time, each one's output to its log file."""
+    queue, logs, running = list(queue), list(logs), []
     while queue or running:
         while queue and len(running) < jobs:
-            command = queue.pop(0)
-            os.makedirs(os.path.dirname(command[command.index("--out-dir") + 1]), exist_ok=True)
-            log = open(command[command.index("--out-dir") + 1] + ".out", "w")
+            command, path = queue.pop(0), logs.pop(0)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            log = open(path, "w")
             running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env()), command, log))
-            print("started", " ".join(command[3:]), flush=True)
+            print(time.strftime("%H:%M:%S"), "started", " ".join(command[2:]), flush=True)
         time.sleep(2)
         for item in list(running):
             process, command, log = item
