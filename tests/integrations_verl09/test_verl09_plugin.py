@@ -181,6 +181,12 @@ def test_trainer_keeps_verls_mode_and_buffer(tiny_model, data_files, transfer_qu
     assert colocate.trainer_mode == "colocate_async"
     assert type(colocate.replay_buffer).__name__ == "CurriculumReplayBufferAsync"
     assert colocate.config.data.gen_batch_size == 1  # verl's exact-refill rule for async modes still applies
+    separate = make_trainer(tiny_model, data_files, "trainer.v1.trainer_mode=banditcurr_separate_async",
+                            "trainer.v1.separate_async.parameter_sync_step=2",
+                            f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH // 2}",  # verl checks the product
+                            "actor_rollout_ref.rollout.nnodes=1", "actor_rollout_ref.rollout.n_gpus_per_node=1",
+                            "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl")  # (checked, not started)
+    assert separate.trainer_mode == "separate_async" and separate.parameter_sync_step == 2
 
 
 def test_steps_feed_back_and_move_the_curriculum(tiny_model, data_files, transfer_queue):
