@@ -12,6 +12,7 @@ DIR/curves.png; prints a comparison table (mean and 95% interval over seeds).
 import json
 import os
 import sys
+import tempfile
 import time
 
 ENGINES = ("numba", "numpy")  # mirrors simulate.ENGINES without importing the engine at --help
@@ -50,6 +51,10 @@ def add_arguments(parser):
     parser.add_argument("--ledger", default=None, metavar="DIR",
                         help="also write every run's rollout ledger, one per scheduler and seed, to "
                              "DIR/<scheduler>/seed-<k>/ (banditcurr.ledger format, source 'simulate')")
+
+
+def _quiet(n_steps):
+    """The progress callback when the bar is off."""
 
 
 def _parse_params(pairs):
@@ -123,6 +128,40 @@ def build_results(scenario, runs, comparison, settings):
     }
 
 
+def _check_writable(folder):
+    """Create ``folder`` if needed and prove a file can be written there, before any run."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"--out {folder!r} is not a writable folder: {error.strerror or error}.") from None
+
+
+def _write_atomically(path, write):
+    """Call ``write(temporary_path)``, then rename the file over ``path``: a crash or a
+    full disk leaves the previous file whole, never a truncated one."""
+    folder, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    handle, temporary = tempfile.mkstemp(prefix=f".{stem}-", suffix=extension, dir=folder or ".")
+    os.close(handle)
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _dump_json(document, path):
+    with open(path, "w") as handle:
+        json.dump(document, handle, indent=1)
+
+
 def _load_scenario(name, params):
     """A preset or module:function with --param overrides, or a saved scenario NAME.json."""
     from .presets import load_scenario
@@ -165,6 +204,8 @@ def run(args):
                 raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.") from None
             if not 0.0 <= target <= 1.0:
                 raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.")
+        if args.out:
+            _check_writable(args.out)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -175,7 +216,7 @@ def run(args):
 
         compile_with_notice([(spec, lambda setup=setup: compile_engine(setup)) for spec, setup in zip(specs, setups)])
     steps = setups[0].steps
-    progress = None
+    progress = _quiet  # always a callable: the engine then runs in chunks, and Ctrl-C stops it between two
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -190,6 +231,9 @@ def run(args):
                 progress = bar.update
             runs.append(simulate(scenario, spec, engine=args.engine, threads=args.threads,
                                             progress=progress, trace=bool(args.ledger), **options))
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.perf_counter() - started:.1f} s: nothing written", file=sys.stderr)
+        return 130
     finally:
         if bar is not None:
             bar.close()
@@ -200,16 +244,14 @@ def run(args):
     if args.ledger:
         _write_ledgers(runs, scenario, args.ledger)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
         settings = {**runs[0].settings, "engine": args.engine}
         settings.pop("hyperparameters", None)
         settings.pop("arm_level", None)
         settings.pop("n_arms", None)
         results = build_results(scenario, runs, comparison, settings)
-        with open(os.path.join(args.out, "results.json"), "w") as handle:
-            json.dump(results, handle, indent=1)
+        _write_atomically(os.path.join(args.out, "results.json"), lambda path: _dump_json(results, path))
         from .plots import plot_curves
 
-        plot_curves(results, os.path.join(args.out, "curves.png"))
+        _write_atomically(os.path.join(args.out, "curves.png"), lambda path: plot_curves(results, path))
         print(f"wrote {os.path.join(args.out, 'results.json')} and {os.path.join(args.out, 'curves.png')}")
     return 0
