@@ -134,7 +134,7 @@ class CurriculumFeedback:
     def _clear_groups(self, partition_id, uids):
         if partition_id == "train" and uids and self.curriculum_feedback is not None:
             keys = [key for key in self.partitions[partition_id] if key.rsplit("_", 2)[0] in uids]
-            self.curriculum_feedback(keys, partition_id)
+            self.curriculum_feedback(keys, partition_id, evicted=uids)
         super()._clear_groups(partition_id, uids)
 
 
@@ -199,6 +199,7 @@ class BanditCurriculumTrainer:
                                                 **_distributions(dataset, index, settings["level"]))
         self._inflight = {}  # uid -> (row, global step of the draw): drawn, not yet fed back
         self._lags = []
+        self._unscored = 0
 
     # -- prompts ----------------------------------------------------------------------
 
@@ -236,11 +237,20 @@ class BanditCurriculumTrainer:
             self._inflight.clear()
         metrics.update(self.curriculum_metrics())
 
-    def curriculum_feedback(self, trajectory_keys, partition_id):
+    def curriculum_feedback(self, trajectory_keys, partition_id, evicted=()):
         """Score the trajectories (``{uid}_{session}_{index}`` keys in TransferQueue) of
         groups this curriculum drew and feed them back, one reward per session; other
-        keys (validation, padding) are ignored. Returns the number of groups fed back."""
+        keys (validation, padding) are ignored. Returns the number of groups fed back.
+
+        ``evicted``: the uids of groups the replay buffer is deleting. With a colocated
+        reward model verl scores a batch only after sampling it, so evicted groups carry
+        no reward: they are forgotten unscored (counted in ``curriculum/unscored_groups``).
+        """
         if partition_id != "train" or self.curriculum is None:
+            return 0
+        if evicted and not self._rewards_at_sampling():
+            for uid in evicted:
+                self._unscored += self._inflight.pop(uid, None) is not None
             return 0
         keys = [key for key in trajectory_keys if key.rsplit("_", 2)[0] in self._inflight]
         if not keys:
@@ -261,6 +271,13 @@ class BanditCurriculumTrainer:
         self.curriculum.feedback(group_keys, rewards, offsets)
         self.curriculum_stats.observe_feedback(np.asarray(arms, dtype=np.int64), rewards, offsets)
         return len(group_keys)
+
+    def _rewards_at_sampling(self):
+        """Whether rewards are in TransferQueue when groups finish (a reward loop scores
+        them as they are generated), as opposed to a colocated reward model scoring the
+        sampled batch (``_compute_reward_colocate``)."""
+        manager = getattr(self, "reward_loop_manager", None)  # made in _setup
+        return manager is None or manager.reward_loop_worker_handles is not None
 
     def _read_rewards(self, keys, partition_id):
         """One reward per trajectory key, from TransferQueue (see ``reward_key``)."""
@@ -290,6 +307,9 @@ class BanditCurriculumTrainer:
         if self._lags:
             metrics["curriculum/lag_steps"] = float(np.mean(self._lags))
             self._lags = []
+        if self._unscored:
+            metrics["curriculum/unscored_groups"] = float(self._unscored)
+            self._unscored = 0
         return metrics
 
     # -- checkpoints ------------------------------------------------------------------

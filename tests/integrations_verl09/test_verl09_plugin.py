@@ -20,6 +20,7 @@ import os
 import runpy
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -232,6 +233,21 @@ def test_async_mode_draws_ahead(tiny_model, data_files, transfer_queue):
     assert len(trainer._inflight) == BATCH  # drawn at step 3 for step 4: still in flight, kept for a checkpoint
     for uid in trainer._inflight:
         tq.kv_clear(keys=[uid] + [f"{uid}_{s}_0" for s in range(ROLLOUT_N)], partition_id="train")
+
+
+def test_colocated_reward_model_evictions_are_forgotten_unscored(tiny_model, data_files, transfer_queue):
+    """With a colocated reward model verl scores only the sampled batch: a group evicted
+    before that has no reward to read, and is dropped from the in-flight prompts."""
+    trainer = make_trainer(tiny_model, data_files)
+    trainer.reward_loop_manager = types.SimpleNamespace(reward_loop_worker_handles=None)  # what _setup makes then
+    trainer.prepare_step()
+    uid = next(iter(trainer._inflight))
+    keys = [f"{uid}_{s}_0" for s in range(ROLLOUT_N)]
+    assert trainer.curriculum_feedback(keys, "train", evicted={uid}) == 0
+    assert uid not in trainer._inflight and trainer.curriculum.n_feedback_groups == 0
+    assert trainer.curriculum_metrics()["curriculum/unscored_groups"] == 1.0
+    left = [uid, *trainer._inflight]
+    tq.kv_clear(keys=left + [f"{u}_{s}_0" for u in left for s in range(ROLLOUT_N)], partition_id="train")
 
 
 def test_reward_key_reads_reward_extra_info(tiny_model, data_files, transfer_queue):
