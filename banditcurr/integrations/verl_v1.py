@@ -360,7 +360,8 @@ class BanditCurriculumTrainer:
                              + ". Resume with the same banditcurr settings, or start a new run.")
         rows = np.asarray(state["inflight_rows"], dtype=np.int64)
         if np.any(rows < 0) or np.any(rows >= len(self._row_keys)):
-            raise ValueError(f"The checkpoint's in-flight prompts are not rows of this dataset ({len(self._row_keys)}).")
+            raise ValueError(f"The checkpoint's in-flight prompts are not rows of this dataset "
+                             f"({len(self._row_keys)} rows).")
         self.curriculum_stats.load_state_dict(state["stats"])  # checked shapes first
         self.curriculum.load_state_dict(state["curriculum"])
         self._inflight = {uid: (int(row), int(step)) for uid, row, step
