@@ -28,6 +28,38 @@ POSTERIOR_MAX = 1e15
 PRIOR_LOW, PRIOR_HIGH = 1e-3, 1e6  # allowed prior shapes alpha_0, beta_0
 
 
+def warm_start_posterior(alpha, beta, arms, successes, trials, decay):
+    """Add ``decay`` times previous outcomes to Beta posteriors, in place (see
+    ``Scheduler.warm_start``); everything is checked before anything is written."""
+    if isinstance(decay, bool) or not isinstance(decay, (int, float, np.integer, np.floating)) \
+            or not 0.0 < decay <= 1.0:
+        raise ValueError(f"The 'decay' argument of warm_start must be a float in (0, 1]. Got {decay!r} instead.")
+    arms = np.asarray(arms)
+    n = arms.shape[0] if arms.ndim == 1 else -1
+    if n < 0 or not np.issubdtype(arms.dtype, np.integer) and arms.size:
+        raise ValueError(f"The 'arms' argument of warm_start must be a 1-D array of arm ids. Got {arms!r}.")
+    if arms.size and (arms.min() < 0 or arms.max() >= alpha.shape[0]):
+        raise ValueError(f"The 'arms' argument of warm_start holds ids outside 0..{alpha.shape[0] - 1}.")
+    counts = {}
+    for name, value in (("successes", successes), ("trials", trials)):
+        array = np.asarray(value, dtype=np.float64)
+        if array.shape != (n,):
+            raise ValueError(f"The {name!r} argument of warm_start must have shape ({n},), one per arm entry. "
+                             f"Got shape {array.shape}.")
+        if not np.all(np.isfinite(array)) or np.any(array < 0):
+            raise ValueError(f"The {name!r} argument of warm_start must hold finite counts >= 0.")
+        counts[name] = array
+    if np.any(counts["successes"] > counts["trials"]):
+        raise ValueError("warm_start: 'successes' exceeds 'trials' for some arm.")
+    new_alpha, new_beta = alpha.copy(), beta.copy()
+    np.add.at(new_alpha, arms.astype(np.int64), decay * counts["successes"])
+    np.add.at(new_beta, arms.astype(np.int64), decay * (counts["trials"] - counts["successes"]))
+    if max(new_alpha.max(initial=0.0), new_beta.max(initial=0.0)) > POSTERIOR_MAX:
+        raise ValueError(f"warm_start: the counts would take a Beta shape above {POSTERIOR_MAX:g}.")
+    alpha[:] = new_alpha
+    beta[:] = new_beta
+
+
 def check_posterior_state(arrays, low):
     """Refuse loaded Beta shapes outside (low, POSTERIOR_MAX] (``low`` excluded when 0)."""
     for name in POSTERIOR_FIELDS:

@@ -248,6 +248,26 @@ class Scheduler:
         self.kernels.probs(self._params, self.n_arms, self._f, self._i, out)
         return out
 
+    def warm_start(self, arms, successes, trials, *, decay=1.0):
+        """Start a posterior scheduler (``keeps_posterior``) from a previous run's outcomes:
+
+            alpha[a] += decay * successes,   beta[a] += decay * (trials - successes)
+
+        per entry (an arm may repeat; its entries add up). ``decay`` in (0, 1] is the share
+        of the old evidence kept: below 1 a prompt the old run found solved (or hopeless)
+        keeps enough uncertainty to be drawn again and re-measured (readmission), and a run
+        whose prompts changed since (a mismatched warm start) costs less. Per-prompt counts
+        from a ledger (``banditcurr.ledger.read``): group rows by prompt_id, sum the success
+        lists; map prompt ids to arm ids first. A rejected call changes no state.
+        """
+        from ._posterior import warm_start_posterior
+
+        if not self.keeps_posterior:
+            raise TypeError(f"{type(self).__name__} keeps no Beta posterior to warm-start (with these settings). "
+                            f"Schedulers that do: thompson, learnability (estimator='posterior'), cures.")
+        alpha, beta = self.kernels.views(self._params, self.n_arms, self._f, self._i)[:2]
+        warm_start_posterior(alpha, beta, arms, successes, trials, decay)
+
     def state_dict(self):
         """A plain dict of copies: every learned array by name, the random stream,
         and the hyperparameters. ``load_state_dict`` restores it exactly."""

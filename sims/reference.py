@@ -112,7 +112,7 @@ def run_reference(setup, seed_streams, progress=None):
             scheduler = _Fixed(setup.template.weights, sched_streams[s])
         else:
             scheduler = bc.make(setup.name, setup.n_arms, seed=0, **setup.make_kwargs)
-            state = scheduler.state_dict()
+            state = setup.template.state_dict()  # its initial state (a warm start included)
             state["rng"] = sched_streams[s]
             scheduler.load_state_dict(state)
         rng = np.random.default_rng(learn_streams[s])

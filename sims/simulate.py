@@ -132,7 +132,8 @@ class Setup:
 
 
 def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
-            seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5):
+            seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5,
+            warm_start=None):
     """Check the arguments of :func:`simulate` and resolve the scheduler (no run)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"The 'scenario' argument of simulate must be a sims.Scenario (e.g. "
@@ -179,6 +180,11 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
                 _check_memory(label, level, n_arms, seeds,
                               cls.kernels.sizes(pack_params(cls.__name__, cls.params, values), n_arms))
         template = bc.make(spec.name, n_arms, seed=0, **make_kwargs)
+        if warm_start is not None:  # every seed starts from this posterior
+            if not isinstance(warm_start, dict):
+                raise TypeError(f"The 'warm_start' argument of simulate must be a dict of Scheduler.warm_start's "
+                                f"arguments (arms, successes, trials, decay). Got {type(warm_start).__name__}.")
+            template.warm_start(**warm_start)
         kind_of(template)  # raises if the scheduler has no compiled kind
         _check_memory(label, level, n_arms, seeds, template.kernels.sizes(template._params, n_arms))
     if allocation == "posterior" and (isinstance(template, FixedSchedule) or not has_posterior(template)):
@@ -207,7 +213,7 @@ def streams(seed, seeds):
 
 def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
              seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5,
-             engine="numba", threads=None, progress=None, trace=False):
+             engine="numba", threads=None, progress=None, trace=False, warm_start=None):
     """Train ``seeds`` simulated GRPO learners on ``scenario`` under ``scheduler``.
 
     ``scheduler``: a spec string (``"dump-ucb"``, ``"thompson@distribution"``,
@@ -225,11 +231,13 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     depend on it. ``progress``: a
     callable receiving the number of steps just completed (e.g. a tqdm ``update``).
     ``trace``: also return every group's arm, prompt, successes, size and trained flag
-    (compiled engine only). Returns a :class:`SimulationResult`.
+    (compiled engine only). ``warm_start``: a dict of ``Scheduler.warm_start``'s
+    arguments (arms, successes, trials, decay): every seed's posterior scheduler starts
+    from those outcomes. Returns a :class:`SimulationResult`.
     """
     setup = prepare(scenario, scheduler, seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size,
                     arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds,
-                    allocation=allocation, saturation=saturation, confidence=confidence)
+                    allocation=allocation, saturation=saturation, confidence=confidence, warm_start=warm_start)
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' argument of simulate must be one of {ENGINES}. Got {engine!r} instead.")
     if threads is not None:
