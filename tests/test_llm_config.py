@@ -138,6 +138,24 @@ def test_every_option_is_in_help_and_in_docs():
     assert cfg.markdown_table() in docs, "docs/llm.md's option table is stale: paste config.markdown_table()"
 
 
+def test_docs_list_the_settings_a_resume_may_change():
+    docs = open(os.path.join(ROOT, "docs", "llm.md")).read()
+    listed = docs[docs.index("may change, and are listed in a warning"):docs.index("**Numbers are checked**")]
+    named = {f.name for f in cfg.fields() if f"`{f.name}`" in listed}
+    assert named == set(cfg.RESUMABLE_CHANGES)
+
+
+def test_resume_changes_split_altering_from_harmless(model_dir):
+    saved = _config(model_dir).to_dict()
+    assert _config(model_dir, steps=500, eval_every=3, resume=True).resume_changes(saved) == \
+        ["steps: 100 -> 500", "eval_every: 10 -> 3"]
+    with pytest.raises(ValueError, match=r"differ from the run being resumed(.|\n)*  lr: 1e-05 -> 0.001\n  seed: 0 -> "
+                                         r"1\n(.|\n)*Only checkpoint_every, eval_every"):
+        _config(model_dir, seed=1, lr=1e-3, steps=500).resume_changes(saved)
+    del saved["report_to"]  # a config saved before an option existed: its default is assumed
+    assert _config(model_dir).resume_changes(saved) == []
+
+
 def test_cli_fails_fast_without_importing_torch(tmp_path):
     bad = tmp_path / "run.toml"
     bad.write_text('model = "/nonexistent/model"\nengine = "hf"\n')
