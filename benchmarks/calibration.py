@@ -131,11 +131,12 @@ def main(argv=None):
         for key in keys:
             results[key] = study(key, args.seeds, args.draws, workdir)
             _print(results[key])
-    if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as handle:
-            json.dump({"seeds": args.seeds, "draws": args.draws, "schedulers": list(SCHEDULERS),
-                       "results": results}, handle, indent=1, default=float)
+            if args.json:  # after each scenario: a long study keeps what it finished
+                os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+                with open(args.json, "w") as handle:
+                    json.dump({"seeds": args.seeds, "draws": args.draws, "schedulers": list(SCHEDULERS),
+                               "load_average": os.getloadavg(), "results": results}, handle, indent=1,
+                              default=float)
     return 0
 
 

@@ -38,14 +38,17 @@ def parameter_draws(fit, draws, seed=0):
     return out
 
 
-def predict(fit, schedulers, *, seeds=100, draws=10, seed=0, target="auto", threads=None, progress=None):
+def predict(fit, schedulers, *, seeds=100, draws=10, seed=0, target="auto", eval_every=1, threads=None,
+            progress=None):
     """Predicted speed-ups of ``schedulers`` (spec strings) against uniform for the run
     ``fit`` was calibrated on (a :class:`~banditcurr.sims.calibrate.Fit`).
 
     ``seeds`` are split evenly over ``draws`` parameter sets (``parameter_draws``); draw r
     simulates on ``fit.scenario_at(x_r, pool_seed=r)`` with base seed ``seed + r``.
-    Returns a JSON-ready dict: per scheduler the median speed-up, its 2.5-97.5% range over
-    draws, the per-draw values (None: never reached the target) and steps to target.
+    ``eval_every``: evaluate every that many steps, as the run did (steps to target are
+    counted at evaluations). Returns a JSON-ready dict: per scheduler the median speed-up,
+    its 2.5-97.5% range over draws, the per-draw values (None: never reached the target)
+    and steps to target.
     """
     from .metrics import compare
     from .simulate import simulate
@@ -60,8 +63,8 @@ def predict(fit, schedulers, *, seeds=100, draws=10, seed=0, target="auto", thre
     targets = []
     for r, x in enumerate(parameter_draws(fit, draws, seed)):
         scenario = fit.scenario_at(x, pool_seed=r)
-        runs = [simulate(scenario, spec, seeds=per_draw, seed=seed + r, threads=threads, progress=progress)
-                for spec in specs]
+        runs = [simulate(scenario, spec, seeds=per_draw, seed=seed + r, eval_every=eval_every, threads=threads,
+                         progress=progress) for spec in specs]
         comparison = compare(runs, target=target, default=scenario.target)
         targets.append(comparison["target"])
         for spec in specs:
@@ -130,6 +133,8 @@ def add_arguments(parser):
                         help="parameter sets drawn from the fit's posterior; seeds are split over them (default 10)")
     parser.add_argument("--target", default="auto",
                         help="target mean held-out accuracy: a float, or auto = uniform's final (default)")
+    parser.add_argument("--eval-every", type=int, default=1,
+                        help="evaluate every N steps, as the run did: steps to target count evaluations (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--threads", type=int, default=None, help="Numba threads (default: all cores)")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -151,7 +156,7 @@ def run(args):
         fit = calibrate(args.ledger)
         print(fit.report())
         prediction = predict(fit, specs, seeds=args.seeds, draws=args.draws, seed=args.seed, target=target,
-                             threads=args.threads)
+                             eval_every=args.eval_every, threads=args.threads)
     except CalibrationError as error:
         print(f"error: cannot calibrate on {args.ledger}: {error}", file=sys.stderr)
         return 2
