@@ -98,7 +98,7 @@ def greedy_accuracy(model, tokenizer, distribution, problems, max_new_tokens):
 
 
 def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, final_lr=0.0, seed=0,
-               n_eval=100, max_new_tokens=16, progress=True):
+               n_eval=100, max_new_tokens=16, carry_drop=0.0, progress=True):
     """Supervised fine-tuning of the model in ``model_dir`` on targets of ``distributions``
     (equal shares, fresh problems each step), saved in place. Returns the greedy
     accuracy per distribution on ``n_eval`` problems none of the steps used.
@@ -106,7 +106,13 @@ def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, f
     The learning rate warms up over 20 steps, then falls linearly from ``lr`` to
     ``final_lr``. A decay to 0 leaves the model in a sharp spot: along the GRPO
     gradient the reward then collapses within a step of norm ~0.01 (docs/llm-study.md);
-    ending at the learning rate GRPO will use keeps it trainable."""
+    ending at the learning rate GRPO will use keeps it trainable.
+
+    ``carry_drop = q > 0`` (addition only) makes a noisy teacher: each carry of a target
+    is dropped with probability q (see :func:`dropped_carry_target`), so the model learns
+    to carry with probability about 1 - q. With q > 1/2 its greedy answer drops every
+    carry while its samples are right with probability (1 - q)^carries: a latent skill
+    that reward can bring out, shared by all levels and rarer in the longer ones."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -116,6 +122,13 @@ def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, f
     floor = final_lr / lr
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / 20) * (floor + (1 - floor) * (1 - s / steps)))
+    from .tasks import Addition
+
+    if carry_drop and not all(isinstance(d, Addition) and d.reverse for d in distributions):
+        raise ValueError(f"carry_drop applies to addition tasks only (reversed digits). Got "
+                         f"{[d.name for d in distributions]}.")
+    if not 0.0 <= carry_drop <= 1.0:
+        raise ValueError(f"carry_drop must be a probability in [0, 1]. Got {carry_drop!r}.")
     per_dist = max(1, batch_size // len(distributions))
     bar = _progress(steps, "warm start", progress)
     model.train()
@@ -123,7 +136,12 @@ def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, f
         pairs = []
         for index, dist in enumerate(distributions):
             step_seed = int(np.random.SeedSequence([seed, 1, index, step]).generate_state(1)[0])
-            pairs += [(p.prompt, dist.target(p)) for p in dist.generate(per_dist, step_seed)]
+            problems = dist.generate(per_dist, step_seed)
+            if carry_drop:
+                noise = np.random.default_rng([seed, 3, index, step])
+                pairs += [(p.prompt, dropped_carry_target(p, carry_drop, noise)) for p in problems]
+            else:
+                pairs += [(p.prompt, dist.target(p)) for p in problems]
         ids, mask, labels = _pack(tokenizer, pairs)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
@@ -142,8 +160,24 @@ def warm_start(model_dir, distributions, *, steps=400, batch_size=64, lr=1e-3, f
     model.save_pretrained(model_dir)
     with open(os.path.join(model_dir, "warm_start.json"), "w") as handle:
         json.dump({"steps": steps, "batch_size": batch_size, "lr": lr, "final_lr": final_lr, "seed": seed,
+                   "carry_drop": carry_drop,
                    "distributions": [d.name for d in distributions], "greedy_accuracy": accuracy}, handle, indent=1)
     return accuracy
+
+
+def dropped_carry_target(problem, drop, rng):
+    """A noisy teacher's answer to a reversed-digit addition ``problem`` ("321+654="):
+    digit by digit, least significant first, each carry is forgotten with probability
+    ``drop`` (``drop = 0``: the exact answer; ``drop = 1``: digit sums mod 10)."""
+    a, b = problem.prompt.rstrip("=").split("+")
+    digits, carry = [], 0
+    for x, y in zip(a, b):
+        total = int(x) + int(y) + carry
+        digits.append(total % 10)
+        carry = total // 10
+        if carry and rng.random() < drop:
+            carry = 0
+    return "".join(map(str, digits)) + ("1" if carry else "")
 
 
 def _progress(total, desc, enabled):
@@ -166,6 +200,9 @@ def main(argv=None):
     parser.add_argument("--warm-lr", type=float, default=1e-3, help="AdamW learning rate of the warm start")
     parser.add_argument("--warm-final-lr", type=float, default=0.0,
                         help="learning rate the warm start decays to, linearly (default 0)")
+    parser.add_argument("--warm-carry-drop", type=float, default=0.0,
+                        help="addition only: a noisy teacher that drops each carry of a target with this "
+                             "probability (a latent carry skill for GRPO to bring out; default 0: exact targets)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads > 0:
@@ -179,7 +216,8 @@ def main(argv=None):
     build_model(args.out, hidden_size=args.hidden, num_layers=args.layers, num_heads=args.hidden // 64, seed=args.seed)
     if distributions and args.warm_steps > 0:
         accuracy = warm_start(args.out, distributions, steps=args.warm_steps, batch_size=args.warm_batch,
-                              lr=args.warm_lr, final_lr=args.warm_final_lr, seed=args.seed)
+                              lr=args.warm_lr, final_lr=args.warm_final_lr, seed=args.seed,
+                              carry_drop=args.warm_carry_drop)
         print("greedy accuracy after the warm start:", json.dumps(accuracy))
     print(f"tiny model saved to {args.out} in {time.perf_counter() - start:.0f} s")
 
