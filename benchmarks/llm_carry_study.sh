@@ -10,7 +10,7 @@ set -uo pipefail
 OUT=${OUT:-out/carry}
 PY=${PY:-python3}
 JOBS=${JOBS:-13}
-STUDY="$OUT/llm-study"
+STUDY=${STUDY_DIR:-/tmp/carry-study}  # outside $OUT: only the results and one archive come back
 mkdir -p "$STUDY"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 [ "${INSTALL:-1}" = 1 ] && $PY -m pip install --quiet --no-deps --no-build-isolation --no-index -e . 2>&1 | tail -3
