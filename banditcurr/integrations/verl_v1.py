@@ -260,7 +260,8 @@ class BanditCurriculumTrainer:
             uid, session, _ = key.rsplit("_", 2)
             sessions.setdefault(uid, {}).setdefault(session, reward)
         group_keys, rewards, offsets, arms = [], [], [0], []
-        for uid, by_session in sessions.items():
+        for uid in sorted(sessions):  # an order that does not depend on how TransferQueue lists keys
+            by_session = sessions[uid]
             row, drawn_at = self._inflight.pop(uid)
             group_keys.append(self._row_keys[row])
             arms.append(self._row_arm[row])

@@ -235,6 +235,43 @@ def test_async_mode_draws_ahead(tiny_model, data_files, transfer_queue):
         tq.kv_clear(keys=[uid] + [f"{uid}_{s}_0" for s in range(ROLLOUT_N)], partition_id="train")
 
 
+def test_async_checkpoint_resume(tiny_model, data_files, transfer_queue, tmp_path):
+    """colocate_async: verl checkpoints TransferQueue (the groups in flight) beside the
+    plugin's npz. After a restart (TransferQueue emptied, verl's _load_checkpoint) the
+    groups drawn before the checkpoint still reach their arms, and the curriculum ends
+    where the uninterrupted run's does."""
+    settings = ["trainer.v1.trainer_mode=banditcurr_colocate_async", f"trainer.default_local_dir={tmp_path}",
+                "trainer.resume_mode=auto"]
+    first = make_trainer(tiny_model, data_files, *settings)
+    first._add_async_warmup_batches(1)
+    train_steps(first, 2)
+    first.global_steps = 2  # fit saves step 2 before it advances
+    first._save_checkpoint()
+    assert (tmp_path / "global_step_2" / "transfer_queue").is_dir() and len(first._inflight) == BATCH
+    first.global_steps = 3
+    train_steps(first, 1)  # the uninterrupted run: step 3 trains the groups drawn at step 2
+    expected = first.curriculum.state_dict()
+
+    def empty_transfer_queue():
+        listed = tq.kv_list("train") or {}
+        if listed.get("train"):
+            tq.kv_clear(keys=list(listed["train"]), partition_id="train")
+
+    empty_transfer_queue()  # the restart
+    resumed = make_trainer(tiny_model, data_files, *settings)
+    resumed._load_checkpoint()
+    assert resumed.global_steps == 2 and len(resumed._inflight) == BATCH
+    resumed.global_steps = 3  # as fit does
+    resumed._reissue_inflight_prompts()  # fit's next call: none here, the stand-in finished every group
+    logged = train_steps(resumed, 1)
+    assert logged[0]["curriculum/lag_steps"] == 1.0  # the step-2 draws, fed back at step 3 to their arms
+    got = resumed.curriculum.state_dict()
+    for name, array in expected["scheduler"].items():
+        np.testing.assert_array_equal(got["scheduler"][name], array, err_msg=name)
+    np.testing.assert_array_equal(got["picker_rng"], expected["picker_rng"])
+    empty_transfer_queue()
+
+
 def test_colocated_reward_model_evictions_are_forgotten_unscored(tiny_model, data_files, transfer_queue):
     """With a colocated reward model verl scores only the sampled batch: a group evicted
     before that has no reward to read, and is dropped from the in-flight prompts."""
