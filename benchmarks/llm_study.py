@@ -73,8 +73,9 @@ def main(argv=None):
     global CONFIG  # --config replaces the module default for _steps, _settings and the runs
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "llm-study"), help="run directories go here")
-    parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES),
-                        help="task families to run (default: all)")
+    parser.add_argument("--families", nargs="*", default=["addition", "multiplication"], choices=list(FAMILIES),
+                        help="task families to run (default: addition multiplication; addition-carry, the "
+                             "noisy-teacher family, by name)")
     parser.add_argument("--schedulers", nargs="*", default=list(SCHEDULERS), choices=list(SCHEDULERS),
                         help="schedulers to run (default: all)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per scheduler (default 5)")
