@@ -5,6 +5,8 @@ steps on CPU; the curriculum follows the rewards, logs its lag and the curriculu
 metrics, checkpoints without pickle and resumes exactly.
 """
 
+import json
+import os
 import pickle
 import re
 import runpy
@@ -316,3 +318,21 @@ def test_documented_public_route_recipe(tiny_model, tmp_path, monkeypatch):
     assert feed.curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
     assert feed.curriculum.n_feedback_groups == 2  # one prompt (8 generations) per step, two steps
     assert (tmp_path / "grpo-feed" / "checkpoint-2" / STATE_FILE).is_file()
+
+
+@pytest.mark.parametrize("route", ["subclass", "feed"])
+def test_two_processes_keep_one_curriculum(route, tiny_model, tmp_path):
+    """Both routes under torchrun with 2 CPU processes: each process sees half of every
+    generation batch, the rewards are gathered, and both processes end with the same
+    curriculum, fed with every group (3 steps x 4 prompts)."""
+    script = os.path.join(os.path.dirname(__file__), "trl_two_processes.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.dirname(__file__)}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", str(29500 + os.getpid() % 500), script, route, tiny_model, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    views = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert views[0]["world"] == 2
+    assert views[0] == views[1]
+    assert views[0]["groups"] == 3 * 4
+    assert views[0]["lags"] == [1.0, 1.0, 1.0]
