@@ -52,7 +52,9 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         "banditcurr.integrations.verl needs verl with the curriculum sampler hook "
-        "(verl.experimental.dataset.sampler, verl 0.5 to 0.7): pip install 'banditcurr[verl]'."
+        "(verl.experimental.dataset.sampler, verl 0.5 to 0.7): pip install 'banditcurr[verl]'. "
+        "For verl >= 0.9 use the plugin instead: pip install 'banditcurr[verl09]' and "
+        "trainer.v1.trainer_mode=banditcurr_sync (docs/integrations/verl.md)."
     ) from error
 
 DEFAULT_ARM_KEYS = {"distribution": "data_source", "prompt": "extra_info.index"}
