@@ -37,6 +37,8 @@ class Param:
     choices: tuple = ()
     none_means: float | None = None
     doc: str = ""
+    #: "parameter" (a hyperparameter) or "argument" (a function's, see ``argument``)
+    noun: str = "parameter"
 
     def _allowed(self, implicit_cap=False):
         if self.kind == "choice":
@@ -60,11 +62,16 @@ class Param:
             return MAX_SIZE if self.high is None else min(self.high, MAX_SIZE)
         return self.high
 
+    def problem(self, owner, value):
+        """The message for a bad ``value``: the name, the owner, what is allowed, the value."""
+        where = f" of {owner}" if owner else ""
+        return f"The {self.name!r} {self.noun}{where} must be {self._allowed()}. Got {value!r} instead."
+
     def check(self, owner, value):
         """Return ``value`` packed as a float; raise a clear error if it is invalid."""
         if value is None and self.none_means is not None:
             return float(self.none_means)
-        problem = f"The {self.name!r} parameter of {owner} must be {self._allowed()}. Got {value!r} instead."
+        problem = self.problem(owner, value)
         if self.kind == "choice":
             if value not in self.choices:
                 raise ValueError(problem)
@@ -129,6 +136,30 @@ def check_memory(what, n_bytes, fix=""):
     if limit is not None and n_bytes > limit:
         raise ValueError(f"{what} needs {n_bytes} bytes ({_bytes(n_bytes)}) of memory, more than this "
                          f"machine's {limit} bytes ({_bytes(limit)}).{' ' + fix if fix else ''}")
+
+
+def argument(name, kind="float", **spec):
+    """The declaration of a function's argument: a :class:`Param` whose messages say
+    "argument" (``spec``: low, high, low_open, high_open, choices, none_means, doc;
+    ``none_means`` set = None accepted)."""
+    return Param(name, None, kind, noun="argument", **spec)
+
+
+def check_arguments(owner, declarations, values):
+    """The one validator of function arguments: each ``values[name]`` checked against
+    its declaration (``argument``) and returned as a plain Python value (int, float,
+    bool, the chosen item, or None where the declaration accepts it). A wrong type is
+    a TypeError (an int argument takes an int, not 3.0), a value outside the range or
+    the choices, NaN and infinities included, a ValueError; the message names the
+    argument, ``owner``, what is allowed and the value received."""
+    checked = {}
+    for param in declarations:
+        value = values[param.name]
+        param.check(owner, value)
+        if param.kind == "int" and value is not None and not isinstance(value, (int, np.integer)):
+            raise TypeError(param.problem(owner, value))
+        checked[param.name] = value
+    return plain_values(declarations, checked)
 
 
 def pack_params(owner, params, values):

@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from ._jit import jit
-from ._params import check_int
+from ._params import argument, check_arguments, check_int
 from ._posterior import beta_cdf, log_beta_norm
 
 @jit
@@ -209,11 +209,16 @@ def _check_budget(n, budget, min_size, max_size):
     return budget, min_size, max_size
 
 
-def _check_saturation(saturation):
-    if isinstance(saturation, (bool, np.bool_)) or not isinstance(saturation, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= saturation < 0.5:
-        raise ValueError(f"The 'saturation' argument must be a float in [0, 0.5). Got {saturation!r} instead.")
-    return float(saturation)
+#: The allocation functions' scalar arguments besides the sizes (tests/test_arguments.py
+#: derives its bad-input cases from them).
+SATURATION = argument("saturation", low=0.0, high=0.5, high_open=True,
+                      doc="prompts with p within this of 0 or 1 get no rollouts")
+CONFIDENCE = argument("confidence", low=0.0, low_open=True, high=1.0, none_means=0.0,
+                      doc="posterior mass within saturation that makes a prompt saturated; None: the mean")
+
+
+def _check_saturation(saturation, owner):
+    return check_arguments(owner, (SATURATION,), {"saturation": saturation})["saturation"]
 
 
 def allocate_by_weight(weights, budget, *, min_size=2, max_size=None):
@@ -237,7 +242,7 @@ def allocate_rollouts(success, budget, *, min_size=2, max_size=None, saturation=
     success = _check_vector("success", success, low=0.0, high=1.0)
     budget, min_size, max_size = _check_budget(success.shape[0], budget, min_size, max_size)
     sigma = np.empty(success.shape[0])
-    _success_sigma(success, _check_saturation(saturation), sigma)
+    _success_sigma(success, _check_saturation(saturation, "allocate_rollouts"), sigma)
     out = np.empty(success.shape[0], dtype=np.int64)
     _allocate(sigma, budget, min_size, max_size, out)
     return out
@@ -259,12 +264,9 @@ def allocate_rollouts_posterior(alpha, beta, budget, *, min_size=2, max_size=Non
     if alpha.shape != beta.shape:
         raise ValueError(f"The 'alpha' and 'beta' arguments must have the same shape. "
                          f"Got {alpha.shape} and {beta.shape}.")
-    saturation = _check_saturation(saturation)
-    if confidence is None:
-        confidence = 0.0
-    elif isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, (int, float, np.integer, np.floating)) \
-            or not 0.0 < confidence <= 1.0:
-        raise ValueError(f"The 'confidence' argument must be a float in (0, 1] or None. Got {confidence!r} instead.")
+    checked = check_arguments("allocate_rollouts_posterior", (SATURATION, CONFIDENCE),
+                              {"saturation": saturation, "confidence": confidence})
+    saturation, confidence = checked["saturation"], checked["confidence"] or 0.0
     budget, min_size, max_size = _check_budget(alpha.shape[0], budget, min_size, max_size)
     sigma = np.empty(alpha.shape[0])
     _posterior_sigma(alpha, beta, saturation, float(confidence), sigma)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._checks import OffsetCache, check_feedback
 from ._jit import jit
+from ._params import argument, check_arguments
 
 
 @jit
@@ -131,6 +132,15 @@ def _rollout_feedback(rollout, arms, n_arms):
     return rolled, rewards, offsets
 
 
+#: fill_batch's scalar arguments (tests/test_arguments.py derives its bad-input cases from them)
+FILL_BATCH_ARGUMENTS = (
+    argument("batch_size", "int", low=1, doc="groups with mixed rewards to return"),
+    argument("max_rounds", "int", low=1, doc="sample-roll-out-gate rounds at most"),
+    argument("oversample", low=1.0, doc="arms drawn per missing group"),
+    argument("update", "choice", choices=_UPDATE_MODES, doc="what the scheduler learns from"),
+)
+
+
 def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0, update="all"):
     """Sample, roll out and gate until ``batch_size`` groups with mixed rewards are kept.
 
@@ -149,16 +159,11 @@ def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0,
     the returned batch; ``"none"`` nothing (the caller updates). Do not update the
     scheduler again with the returned batch unless ``update="none"``.
     """
-    if update not in _UPDATE_MODES:
-        raise ValueError(f"The 'update' argument must be one of {_UPDATE_MODES}. Got {update!r} instead.")
     if not callable(rollout):
         raise TypeError(f"The 'rollout' argument must be callable: arms -> rewards. Got {rollout!r} instead.")
-    for name, value in (("batch_size", batch_size), ("max_rounds", max_rounds)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"The {name!r} argument must be an int >= 1. Got {value!r} instead.")
-    if isinstance(oversample, (bool, np.bool_)) or not isinstance(oversample, (int, float, np.integer, np.floating)) \
-            or not (1.0 <= oversample < math.inf):
-        raise ValueError(f"The 'oversample' argument must be a float >= 1. Got {oversample!r} instead.")
+    checked = check_arguments("fill_batch", FILL_BATCH_ARGUMENTS, {
+        "batch_size": batch_size, "max_rounds": max_rounds, "oversample": oversample, "update": update})
+    batch_size, max_rounds, oversample = checked["batch_size"], checked["max_rounds"], checked["oversample"]
     distinct = batch_size <= scheduler.n_arms
     used = np.zeros(scheduler.n_arms, dtype=np.bool_) if distinct else None
     kept_arms, kept_rewards, kept_sizes = [], [], []

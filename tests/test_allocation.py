@@ -134,10 +134,10 @@ def test_callable_from_compiled_code_with_arrays():
     (lambda: allocate_rollouts([], 8), ValueError, "non-empty 1-D array"),
     (lambda: allocate_rollouts([0.5, 0.5], 40, max_size=16), ValueError, "cannot be split over 2 prompts"),
     (lambda: allocate_rollouts([0.5], 8, max_size=1), ValueError, "'max_size' argument must be an int >= 2"),
-    (lambda: allocate_rollouts([0.5], 8, saturation=0.5), ValueError, r"'saturation' argument must be a float in \[0, 0.5\)"),
+    (lambda: allocate_rollouts([0.5], 8, saturation=0.5), ValueError, r"'saturation' argument of allocate_rollouts must be a float >= 0 and < 0.5"),
     (lambda: allocate_rollouts_posterior([1.0], [0.0], 8), ValueError, "'beta' argument must hold finite values > 0. Got 0.0"),
     (lambda: allocate_rollouts_posterior([1.0, 2.0], [1.0], 8), ValueError, "same shape"),
-    (lambda: allocate_rollouts_posterior([1.0], [1.0], 8, confidence=0.0), ValueError, r"'confidence' argument must be a float in \(0, 1\]"),
+    (lambda: allocate_rollouts_posterior([1.0], [1.0], 8, confidence=0.0), ValueError, r"'confidence' argument of allocate_rollouts_posterior must be a float > 0 and <= 1 or None"),
     (lambda: allocate_by_weight([1.0, -0.5], 8), ValueError, "'weights' argument must hold finite values >= 0. Got -0.5"),
 ])
 def test_bad_input(call, error, message):

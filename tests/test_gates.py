@@ -122,10 +122,10 @@ def test_rollout_with_allocation_may_skip_prompts():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"update": "kept"}, ValueError, "'update' argument must be one of"),
-    ({"max_rounds": 0}, ValueError, "'max_rounds' argument must be an int >= 1. Got 0"),
-    ({"oversample": 0.5}, ValueError, "'oversample' argument must be a float >= 1. Got 0.5"),
-    ({"batch_size": 0}, ValueError, "'batch_size' argument must be an int >= 1"),
+    ({"update": "kept"}, ValueError, "'update' argument of fill_batch must be one of"),
+    ({"max_rounds": 0}, ValueError, "'max_rounds' argument of fill_batch must be an int >= 1. Got 0"),
+    ({"oversample": 0.5}, ValueError, "'oversample' argument of fill_batch must be a float >= 1. Got 0.5"),
+    ({"batch_size": 0}, ValueError, "'batch_size' argument of fill_batch must be an int >= 1"),
 ])
 def test_bad_arguments(kwargs, error, message):
     arguments = {"batch_size": 4, **kwargs}
