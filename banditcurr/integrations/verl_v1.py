@@ -229,12 +229,9 @@ class BanditCurriculumTrainer:
 
     def feed_trained(self, batch, metrics):
         """Feed the trained batch's groups back (padding rows left out) and add the
-        ``curriculum/`` metrics to ``metrics``. In sync mode nothing else stays in
-        flight after a step: verl drains and discards it."""
+        ``curriculum/`` metrics to ``metrics``."""
         keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)]
         self.curriculum_feedback(keys, batch.partition_id)
-        if self.base_mode == "sync":
-            self._inflight.clear()
         metrics.update(self.curriculum_metrics())
 
     def curriculum_feedback(self, trajectory_keys, partition_id, evicted=()):
@@ -242,19 +239,23 @@ class BanditCurriculumTrainer:
         groups this curriculum drew and feed them back, one reward per session; other
         keys (validation, padding) are ignored. Returns the number of groups fed back.
 
-        ``evicted``: the uids of groups the replay buffer is deleting. With a colocated
-        reward model verl scores a batch only after sampling it, so evicted groups carry
-        no reward: they are forgotten unscored (counted in ``curriculum/unscored_groups``).
+        ``evicted``: the uids of groups the replay buffer is deleting. Those with no
+        reward to read are forgotten unscored (counted in ``curriculum/unscored_groups``):
+        failed groups without trajectories, and, with a colocated reward model (verl
+        scores a batch only after sampling it), every evicted group.
         """
         if partition_id != "train" or self.curriculum is None:
             return 0
         if evicted and not self._rewards_at_sampling():
-            for uid in evicted:
-                self._unscored += self._inflight.pop(uid, None) is not None
-            return 0
+            trajectory_keys = []
         keys = [key for key in trajectory_keys if key.rsplit("_", 2)[0] in self._inflight]
-        if not keys:
-            return 0
+        fed = self._feed_keys(keys, partition_id) if keys else 0
+        for uid in evicted:
+            self._unscored += self._inflight.pop(uid, None) is not None
+        return fed
+
+    def _feed_keys(self, keys, partition_id):
+        """Feed back the groups of these trajectory keys (all of groups in flight)."""
         sessions = {}  # uid -> {session: reward}, first output of each session
         for key, reward in zip(keys, self._read_rewards(keys, partition_id)):
             uid, session, _ = key.rsplit("_", 2)

@@ -272,18 +272,21 @@ def test_async_checkpoint_resume(tiny_model, data_files, transfer_queue, tmp_pat
     empty_transfer_queue()
 
 
-def test_colocated_reward_model_evictions_are_forgotten_unscored(tiny_model, data_files, transfer_queue):
-    """With a colocated reward model verl scores only the sampled batch: a group evicted
-    before that has no reward to read, and is dropped from the in-flight prompts."""
+def test_evicted_groups_without_rewards_are_forgotten_unscored(tiny_model, data_files, transfer_queue):
+    """A failed group evicted without trajectories, and with a colocated reward model
+    (verl scores only the sampled batch) any evicted group, has no reward to read: it
+    leaves the in-flight prompts unscored, and is counted."""
     trainer = make_trainer(tiny_model, data_files)
-    trainer.reward_loop_manager = types.SimpleNamespace(reward_loop_worker_handles=None)  # what _setup makes then
     trainer.prepare_step()
-    uid = next(iter(trainer._inflight))
-    keys = [f"{uid}_{s}_0" for s in range(ROLLOUT_N)]
-    assert trainer.curriculum_feedback(keys, "train", evicted={uid}) == 0
-    assert uid not in trainer._inflight and trainer.curriculum.n_feedback_groups == 0
-    assert trainer.curriculum_metrics()["curriculum/unscored_groups"] == 1.0
-    left = [uid, *trainer._inflight]
+    failed, evicted = list(trainer._inflight)[:2]
+    assert trainer.curriculum_feedback([], "train", evicted={failed}) == 0
+    trainer.reward_loop_manager = types.SimpleNamespace(reward_loop_worker_handles=None)  # what _setup makes then
+    keys = [f"{evicted}_{s}_0" for s in range(ROLLOUT_N)]
+    assert trainer.curriculum_feedback(keys, "train", evicted={evicted}) == 0
+    assert failed not in trainer._inflight and evicted not in trainer._inflight
+    assert trainer.curriculum.n_feedback_groups == 0
+    assert trainer.curriculum_metrics()["curriculum/unscored_groups"] == 2.0
+    left = [failed, evicted, *trainer._inflight]
     tq.kv_clear(keys=left + [f"{u}_{s}_0" for u in left for s in range(ROLLOUT_N)], partition_id="train")
 
 
