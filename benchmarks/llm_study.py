@@ -51,9 +51,9 @@ FAMILIES = {
     # carries right with probability ~0.4 and its greedy answers drop every carry (see
     # banditcurr.llm.tiny.dropped_carry_target)
     "addition-carry": {
-        "warm": ["--warm-tasks", "addition:1-6", "--warm-steps", "1000", "--warm-lr", "1e-3",
+        "warm": ["--warm-tasks", "addition:1-4", "--warm-steps", "1000", "--warm-lr", "1e-3",
                  "--warm-final-lr", "1e-4", "--warm-carry-drop", "0.6"],
-        "tasks": ["addition:1-6"],
+        "tasks": ["addition:1-4"],
     },
 }
 #: GRPO settings shared by every run (the toml of docs/llm-study.toml)
