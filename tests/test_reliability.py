@@ -11,6 +11,10 @@ range:
 - a tampered ``state_dict`` is refused with a clear error that leaves the scheduler
   untouched, or it is accepted and the scheduler then satisfies the first property.
 
+"Bounded time": every call must return within CALL_SECONDS, and a watchdog
+(``faulthandler``) ends the process with all tracebacks if a test runs past
+TEST_SECONDS, since a hang inside a compiled kernel cannot be interrupted.
+
 Every call is counted per public verb and outcome (``CASES``); with the environment
 variable ``BANDITCURR_RELIABILITY_COUNTS=path`` the table is written there as JSON at
 the end of the module, and ``BANDITCURR_RELIABILITY_EXAMPLES`` raises the number of
@@ -18,6 +22,7 @@ examples (default 25 per scheduler and property).
 """
 
 import collections
+import faulthandler
 import json
 import math
 import os
@@ -39,9 +44,19 @@ EXAMPLES = int(os.environ.get("BANDITCURR_RELIABILITY_EXAMPLES", "25"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 CALL_SECONDS = 20.0  # "bounded time": generous for a loaded 2-core machine; a hang never returns
+TEST_SECONDS = 60 * max(10, EXAMPLES // 5)  # per test, then the watchdog ends the process
 SIZE_CAP = 600  # windows and pools drawn up to here (larger accepted ones would only cost memory)
 HUGE_SIZES = [MAX_SIZE + 1, 2**62, 2**63, 2**64, 1e308]  # beyond MAX_SIZE: must be refused
 CASES = collections.Counter()
+
+
+@pytest.fixture(autouse=True)
+def _no_hang():
+    """A call that never returns (a hang inside a compiled kernel cannot be interrupted)
+    ends the test process with every thread's traceback instead of stalling CI."""
+    faulthandler.dump_traceback_later(TEST_SECONDS, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module", autouse=True)
