@@ -117,3 +117,23 @@ def test_every_plain_scheduler_works_at_both_levels(name):
         p = s.probs()
         assert abs(p.sum() - 1.0) < 1e-9 and np.all(p >= 0)
         np.testing.assert_allclose(np.bincount(GROUPS, weights=p), s.distribution_probs(), rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("top", ["dump-ucb", "uniform", "cures"])
+def test_prompt_batches_that_overflow_a_distribution_match_the_twin(top):
+    """Groups of 2 prompts, batches of up to K: the top level often draws a distribution
+    more often than it has prompts; the redraw rule (docs/contract.md) matches the twin
+    and every batch holds distinct prompts."""
+    groups = np.array([0, 0, 1, 1, 2, 2])
+    s = bc.make("two-level", n_arms=6, groups=groups, top=top, inner="uniform", seed=5)
+    twin = NaiveTwoLevel(groups, twin_of(top, 3, {}), [NaiveUniform(2) for _ in range(3)])
+    stream = Xoshiro(s.state_dict()["rng"])
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        batch = int(rng.integers(1, 7))
+        arms = s.sample(batch)
+        np.testing.assert_array_equal(arms, twin.sample(stream, batch))
+        assert len(np.unique(arms)) == batch
+        rewards, offsets = feedback(rng, arms)
+        s.update(arms, rewards, offsets)
+        twin.update(arms, rewards, offsets)
