@@ -15,8 +15,8 @@ last step is kept (the study can be stopped and restarted). Then, per family:
   >= target; a run that never gets there counts as ``steps + eval_every`` (censored; the
   count is reported);
 * speed-up of a scheduler = mean uniform steps to target / mean scheduler steps to target;
-  its 95% interval is a percentile bootstrap over seeds (uniform's and the scheduler's
-  seeds resampled independently, the target recomputed from the resampled uniform runs);
+  its 95% interval is a paired percentile bootstrap over seeds (seed k has the same
+  problems for every scheduler; the target is recomputed from the resampled uniform runs);
 * rollouts to target (cumulative ``perf/rollouts``), final accuracy, AUC (the mean of the
   held-out accuracy curve over the run, trapezoid rule), zero-variance share of groups.
 
@@ -229,66 +229,79 @@ def _auc(run):
 
 def analyse(runs, draws=BOOTSTRAP, seed=0):
     """Per scheduler: per-seed steps/rollouts to uniform's final mean accuracy, speed-up
-    with a percentile-bootstrap 95% interval over seeds, final accuracy, AUC."""
+    with a paired percentile-bootstrap 95% interval over seeds, final accuracy, AUC.
+
+    Seed k of every scheduler has the same train and held-out problems (the task pool
+    depends on the seed only), so the bootstrap resamples seed indices once per draw for
+    uniform and the scheduler together; the target is recomputed from the resampled
+    uniform runs. A draw whose scheduler mean is 0 steps (all its runs met the target at
+    step 0) gives an infinite ratio, or no ratio when uniform's mean is 0 as well; such
+    draws are counted (``speedup_draws_undefined``) and left out of the interval."""
     uniform = runs["uniform"]
+    n = len(uniform)
+    if any(len(members) != n for members in runs.values()):
+        raise SystemExit("Every scheduler needs the same seeds as uniform for the paired bootstrap.")
     finals_u = np.array([r["accuracy"][-1] for r in uniform])
     target = float(finals_u.mean())
-    rng = np.random.default_rng(seed)
-    n_u = len(uniform)
-    pick_u = rng.integers(n_u, size=(draws, n_u))
-    targets = finals_u[pick_u].mean(1)  # the target moves with the resampled uniform seeds
-    steps_u = np.stack([steps_to(r, targets)[0] for r in uniform], axis=1)  # (draws, n_u)
-    mean_u = np.take_along_axis(steps_u, pick_u, axis=1).mean(1)
+    pick = np.random.default_rng(seed).integers(n, size=(draws, n))
+    targets = finals_u[pick].mean(1)  # the target moves with the resampled uniform seeds
+
+    def boot_mean_steps(members):
+        steps = np.stack([steps_to(r, targets)[0] for r in members], axis=1)  # (draws, seeds)
+        return np.take_along_axis(steps, pick, axis=1).mean(1)
+
+    def boot_difference(members, metric):
+        diff = np.array([metric(r) for r in members]) - np.array([metric(r) for r in uniform])
+        return [float(np.percentile(diff[pick].mean(1), q)) for q in (2.5, 97.5)]
+
+    mean_u = boot_mean_steps(uniform)
+    steps_u = np.concatenate([steps_to(r, target)[0] for r in uniform])
     start = float(np.mean([r["accuracy"][0] for r in uniform]))
+    # steps to a target at or below where the runs start measure when a noisy curve first
+    # touches its own starting level, not how fast anything was learned
     out = {"target_accuracy": target, "start_accuracy": start, "uniform_gain": target - start,
+           "speedup_meaningful": bool(target > start),
            "levels": uniform[0]["names"], "schedulers": {}}
     for name, members in runs.items():
-        steps, rollouts, reached = zip(*(steps_to(r, target) for r in members))
-        steps, rollouts, reached = (np.concatenate(x) for x in (steps, rollouts, reached))
-        n = len(members)
-        pick = rng.integers(n, size=(draws, n))
-        boot = np.stack([steps_to(r, targets)[0] for r in members], axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 when every run starts at the target
-            ratio = mean_u / np.take_along_axis(boot, pick, axis=1).mean(1)
-        steps_u_point = np.concatenate([steps_to(r, target)[0] for r in uniform])
-        defined = steps.mean() > 0 and np.isfinite(ratio).all()
+        steps, rollouts, reached = (np.concatenate(x) for x in zip(*(steps_to(r, target) for r in members)))
+        mean_s = boot_mean_steps(members)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = mean_u / mean_s
+        ok = np.isfinite(ratio)
         out["schedulers"][name] = {
             "seeds": list(range(n)),
             "steps_to_target": steps.tolist(), "rollouts_to_target": rollouts.tolist(),
             "reached_target": reached.tolist(),
-            "speedup": float(steps_u_point.mean() / steps.mean()) if defined else None,
-            "speedup_ci": ([float(np.percentile(ratio, 2.5)), float(np.percentile(ratio, 97.5))] if defined
-                           else None),
+            "speedup": float(steps_u.mean() / steps.mean()) if steps.mean() > 0 else None,
+            "speedup_ci": ([float(np.percentile(ratio[ok], q)) for q in (2.5, 97.5)] if ok.mean() > 0.5 else None),
+            "speedup_draws_undefined": float(1 - ok.mean()),
             "final_accuracy": [float(r["accuracy"][-1]) for r in members],
-            "final_accuracy_minus_uniform_ci": _difference_ci(members, uniform, rng, draws, lambda r: r["accuracy"][-1]),
-            "auc_minus_uniform_ci": _difference_ci(members, uniform, rng, draws, _auc),
-            "final_accuracy_per_level": [r["per_level"][-1].tolist() for r in members],
+            "final_accuracy_minus_uniform_ci": boot_difference(members, lambda r: r["accuracy"][-1]),
             "auc": [_auc(r) for r in members],
+            "auc_minus_uniform_ci": boot_difference(members, _auc),
+            "start_accuracy": [float(r["accuracy"][0]) for r in members],
+            "final_accuracy_per_level": [r["per_level"][-1].tolist() for r in members],
             "zero_var_share": [float(r["zero_var"].mean()) for r in members],
             "batch_share_per_level": np.mean([r["batch_share"].mean(0) for r in members], axis=0).tolist(),
         }
     return out
 
 
-def _difference_ci(members, uniform, rng, draws, metric):
-    """95% percentile-bootstrap interval of mean(metric, members) - mean(metric, uniform)."""
-    a, b = np.array([metric(r) for r in members]), np.array([metric(r) for r in uniform])
-    diff = (a[rng.integers(a.size, size=(draws, a.size))].mean(1)
-            - b[rng.integers(b.size, size=(draws, b.size))].mean(1))
-    return [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
-
-
 def report(results):
     lines = []
     for family, res in results["families"].items():
         lines.append(f"\n{family}: start {res['start_accuracy']:.3f}, target (uniform's final mean) "
-                     f"{res['target_accuracy']:.3f}, uniform's gain {res['uniform_gain']:+.3f}")
+                     f"{res['target_accuracy']:.3f}, uniform's gain {res['uniform_gain']:+.3f}"
+                     + ("" if res["speedup_meaningful"] else
+                        " -- uniform did not improve: steps to target and speed-ups are not a speed of learning"))
         lines.append("| scheduler | steps to target (mean) | reached | speed-up [95% CI] | final accuracy ± sd "
                      "[95% CI of minus uniform] | AUC [95% CI of minus uniform] | zero-var share |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for name, s in res["schedulers"].items():
-            speedup = (f"{s['speedup']:.2f} [{s['speedup_ci'][0]:.2f}, {s['speedup_ci'][1]:.2f}]"
-                       if s["speedup"] is not None else "undefined (target met at step 0)")
+            speedup = "undefined (all runs meet the target at step 0)" if s["speedup"] is None else (
+                f"{s['speedup']:.2f} [{s['speedup_ci'][0]:.2f}, {s['speedup_ci'][1]:.2f}]" if s["speedup_ci"] else
+                f"{s['speedup']:.2f} [no interval]")
+            speedup += f" ({s['speedup_draws_undefined']:.0%} of draws undefined)"
             lines.append(f"| {name} | {np.mean(s['steps_to_target']):.0f} | {sum(s['reached_target'])}/"
                          f"{len(s['seeds'])} | {speedup}"
                          f" | {np.mean(s['final_accuracy']):.3f} ± {np.std(s['final_accuracy']):.3f} "
