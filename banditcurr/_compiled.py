@@ -13,6 +13,11 @@ other scheduler's. Each specialisation is cached on disk like any kernel (its ca
 stamp covers the registry's modules, ``banditcurr._jit``). The table is
 ``banditcurr._registry.KERNELS``; nothing here mirrors it.
 
+Call the outer function through :func:`specialise` from Python: Numba does compile
+the literal signature when the function is called directly, but it types the whole
+function again on every such call before it finds it (the literal request is not
+remembered), which costs as much as a small compile per call.
+
 A negative kind is the caller's own (e.g. the simulator's fixed schedule): the verbs
 compile to nothing for it, so that a caller's ``if kind == MINE: ... else:
 sample_any(kind, ...)`` types; the caller never lets it reach them.
@@ -21,7 +26,8 @@ With ``NUMBA_DISABLE_JIT=1`` the verbs are plain Python over the same table.
 """
 
 import numba
-from numba import types
+from numba import typeof, types
+from numba.core.dispatcher import Dispatcher
 from numba.core.errors import TypingError
 from numba.extending import overload
 
@@ -47,6 +53,18 @@ def sample_any(kind, params, n_arms, f, i, rng, out):
 def probs_any(kind, params, n_arms, f, i, out):
     """``probs`` of scheduler ``kind``."""
     KERNELS[kind].probs(params, n_arms, f, i, out)
+
+
+def specialise(function, args, kind_position):
+    """The compiled entry point of the jitted ``function`` for arguments like ``args``,
+    ``args[kind_position]`` (a scheduler kind) a compile-time constant: compiled once
+    (or loaded from the disk cache) here, then called directly with such arguments.
+    Under ``NUMBA_DISABLE_JIT=1`` it is ``function`` itself."""
+    if not isinstance(function, Dispatcher):
+        return function
+    signature = tuple(types.literal(int(value)) if position == kind_position else typeof(value)
+                      for position, value in enumerate(args))
+    return function.compile(signature)
 
 
 def _specialise(function, verb):

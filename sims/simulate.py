@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 import banditcurr as bc
+from banditcurr._compiled import specialise
 from banditcurr._params import check_int, pack_params
 from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
@@ -307,14 +308,15 @@ def _run_numba(setup, threads, progress, trace=False, compile_only=False):
     n_threads = max(1, min(seeds, threads or default_threads()))
     bounds = np.linspace(0, seeds, n_threads + 1).astype(np.int64)  # contiguous seed blocks
 
-    def advance(block, t_start, t_stop):
-        _engine.run_seeds(world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state,
-                          records, trace_arrays, bounds[block], bounds[block + 1], t_start, t_stop)
-
-    if compile_only:  # an empty seed range: the call compiles and returns
-        bounds[:] = 0
-        advance(0, 0, 0)
+    arguments = (world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state, records,
+                 trace_arrays)
+    run_seeds = specialise(_engine.run_seeds, arguments + (0, 0, 0, 0), 4)  # compiled for this kind only
+    if compile_only:
         return None
+
+    def advance(block, t_start, t_stop):
+        run_seeds(*arguments, bounds[block], bounds[block + 1], t_start, t_stop)
+
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
         for t_start in range(0, steps, chunk):

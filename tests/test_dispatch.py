@@ -14,7 +14,7 @@ import pytest
 
 import banditcurr as bc
 from banditcurr import _dispatch, _gen_dispatch, _registry
-from banditcurr._compiled import init_any, probs_any, sample_any, update_any
+from banditcurr._compiled import init_any, probs_any, sample_any, specialise, update_any
 from banditcurr._jit import jit
 
 NAMES = bc.available()
@@ -32,6 +32,11 @@ def _compiled_step(kind, params, n_arms, f, i, rng, out, rewards, offsets, p):
 @jit
 def _compiled_init(kind, params, n_arms, f, i):
     init_any(kind, params, n_arms, f, i)
+
+
+def _compiled(kind, *args):
+    """``_compiled_step`` compiled for ``kind`` (how the simulator calls its engine)."""
+    specialise(_compiled_step, (kind, *args), 0)(kind, *args)
 
 
 def _leaf_step(kind, params, n_arms, f, i, rng, out, rewards, offsets, p):
@@ -69,7 +74,7 @@ def run_stream(name, step, kind):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_compiled_dispatch_gives_the_class_results(name):
-    run_stream(name, _compiled_step, _registry.kind_of(bc.REGISTRY[name][0]))
+    run_stream(name, _compiled, _registry.kind_of(bc.REGISTRY[name][0]))
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if bc.REGISTRY[n][0].kernels in _dispatch.KINDS])
@@ -83,7 +88,8 @@ def test_generated_leaf_dispatch_gives_the_class_results(name):
 def test_compiled_init_gives_a_fresh_state(name):
     fresh, used = make_pair(name, seed=2)
     used.update(used.sample(3), np.ones((3, 2)))
-    _compiled_init(_registry.kind_of(used), used._params, N_ARMS, used._f, used._i)
+    arguments = (_registry.kind_of(used), used._params, N_ARMS, used._f, used._i)
+    specialise(_compiled_init, arguments, 0)(*arguments)
     np.testing.assert_array_equal(used._f, fresh._f)
     np.testing.assert_array_equal(used._i, fresh._i)
 
