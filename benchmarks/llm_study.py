@@ -332,19 +332,23 @@ def plot(out, families, schedulers, seeds, prefix):
     colors = {s: f"C{k}" for k, s in enumerate(schedulers)}
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
 
-    fig, axes = plt.subplots(1, len(families), figsize=(5.5 * len(families), 4), squeeze=False)
-    for ax, family in zip(axes[0], families):
+    fig, axes = plt.subplots(2, len(families), figsize=(5.5 * len(families), 7.5), squeeze=False)
+    for column, family in enumerate(families):
+        uniform = np.array([r["accuracy"] for r in runs[family]["uniform"]])
         for s in schedulers:
             curves = np.array([r["accuracy"] for r in runs[family][s]])
             steps = runs[family][s][0]["steps"]
-            mean, half = curves.mean(0), 1.96 * curves.std(0, ddof=1) / np.sqrt(len(curves))
-            ax.plot(steps, mean, color=colors[s], label=s)
-            ax.fill_between(steps, mean - half, mean + half, color=colors[s], alpha=0.15, linewidth=0)
-        target = np.mean([r["accuracy"][-1] for r in runs[family]["uniform"]])
-        ax.axhline(target, color="grey", linestyle=":", linewidth=1, label="uniform's final mean")
-        ax.set_title(f"{family}: held-out mean accuracy ({seeds} seeds, 95% band)")
-        ax.set_xlabel("step")
+            for ax, values in ((axes[0][column], curves), (axes[1][column], curves - uniform)):
+                mean, half = values.mean(0), 1.96 * values.std(0, ddof=1) / np.sqrt(len(values))
+                ax.plot(steps, mean, color=colors[s], label=s)
+                ax.fill_between(steps, mean - half, mean + half, color=colors[s], alpha=0.15, linewidth=0)
+        axes[0][column].axhline(uniform[:, -1].mean(), color="grey", linestyle=":", linewidth=1,
+                                label="uniform's final mean")
+        axes[0][column].set_title(f"{family}: held-out mean accuracy ({seeds} seeds, 95% band)", fontsize=10)
+        axes[1][column].set_title(f"{family}: minus uniform at the same seed (same problems)", fontsize=10)
+        axes[1][column].set_xlabel("step")
     axes[0][0].set_ylabel("greedy held-out accuracy, mean of levels")
+    axes[1][0].set_ylabel("difference to uniform")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(f"{prefix}-accuracy.png", dpi=110)
