@@ -61,14 +61,13 @@ def warm_start_posterior(alpha, beta, arms, successes, trials, decay):
 
 
 def check_posterior_state(arrays, low):
-    """Refuse loaded Beta shapes outside (low, POSTERIOR_MAX] (``low`` excluded when 0)."""
+    """Refuse loaded Beta shapes outside [low, POSTERIOR_MAX]: ``low`` is the smallest
+    shape an update can leave (the prior's lower bound, or 1 for counts from Beta(1, 1))."""
     for name in POSTERIOR_FIELDS:
         values = arrays[name]
-        inside = (values > low) if low == 0.0 else (values >= low)
-        if not (inside.all() and (values <= POSTERIOR_MAX).all()):
-            bound = "> 0" if low == 0.0 else f">= {low:g}"
-            raise ValueError(f"The 'state' array {name!r} must hold finite values {bound} and <= {POSTERIOR_MAX:g} "
-                             f"(Beta shapes). Got min {values.min()!r}, max {values.max()!r}.")
+        if not ((values >= low).all() and (values <= POSTERIOR_MAX).all()):
+            raise ValueError(f"The 'state' array {name!r} must hold finite values >= {low:g} and <= "
+                             f"{POSTERIOR_MAX:g} (Beta shapes). Got min {values.min()!r}, max {values.max()!r}.")
 
 
 @jit

@@ -296,7 +296,7 @@ class Learnability(Scheduler):
 
     def _check_state(self, arrays):
         if self.hyperparameters["estimator"] == "posterior":
-            check_posterior_state(arrays, 0.0)
+            check_posterior_state(arrays, PRIOR_LOW)  # decay keeps shapes >= min(shape, prior)
             return
         window = self.hyperparameters["window"]
         head, fill, successes = arrays["window_head"], arrays["window_fill"], arrays["window_successes"]

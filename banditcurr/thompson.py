@@ -312,7 +312,7 @@ class Thompson(Scheduler):
             )
 
     def _check_state(self, arrays):
-        check_posterior_state(arrays, 0.0)
+        check_posterior_state(arrays, PRIOR_LOW)  # decay keeps shapes >= min(shape, prior)
 
     @property
     def batch_split_invariant(self):

@@ -266,3 +266,21 @@ def test_ragged_reward_lists_get_a_clear_error():
 def test_unhashable_or_non_str_scheduler_names_get_a_clear_error(name):
     with pytest.raises(TypeError, match="'name' argument of make must be a str"):
         bc.make(name, 3)
+
+
+# -- found by the generic properties (tests/test_reliability.py) -------------------------------
+
+@pytest.mark.parametrize("name", ["thompson", "learnability"])
+def test_a_subnormal_beta_shape_is_refused(name):
+    """alpha = 5e-324 was accepted (> 0) and gave probs() a negative entry; no update
+    can take a shape below the smallest prior, 1e-3."""
+    s = bc.make(name, n_arms=2, seed=0)
+    s.update([0], [[1.0, 0.0]])
+    state = s.state_dict()
+    state["alpha"][0] = 5e-324
+    with pytest.raises(ValueError, match="'alpha' must hold finite values >= 0.001"):
+        s.load_state_dict(state)
+    state["alpha"][0] = 1e-3  # the smallest reachable shape: accepted, and valid
+    s.load_state_dict(state)
+    p = s.probs()
+    assert np.all(p >= 0.0) and abs(p.sum() - 1.0) < 1e-9
