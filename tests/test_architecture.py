@@ -157,7 +157,8 @@ def _sample(params, n_arms, f, i, rng, out):
 
 
 class Toy(Scheduler):
-    """p_k = (1 + s_k) / (K + sum s): s_k successes (reward >= threshold) of arm k."""
+    """A toy: p_k = (1 + s_k) / (K + sum_j s_j), s_k the successes (reward >= threshold)
+    of arm k so far. Defaults: threshold 0.5. Source: none, it only tests the registry."""
 
     name = "toy"
     kernels = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
@@ -167,13 +168,15 @@ class Toy(Scheduler):
 
 @pytest.mark.slow
 def test_a_toy_scheduler_is_one_module_and_one_list_entry(tmp_path):
-    """The toy module is written to a temporary folder and named in the list (the
+    """The toy module is written to a temporary package and named in the list (the
     BANDITCURR_TEST_SCHEDULER hook of conftest.py appends it, as one entry of
     SCHEDULER_MODULES does); the generic suites then test it with no new test code.
     A private Numba cache keeps the extra kind away from the shared one."""
-    (tmp_path / "toy_scheduler.py").write_text(TOY)
+    (tmp_path / "toys").mkdir()
+    (tmp_path / "toys" / "__init__.py").write_text("")
+    (tmp_path / "toys" / "toy_scheduler.py").write_text(TOY)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-           "BANDITCURR_TEST_SCHEDULER": "toy_scheduler", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+           "BANDITCURR_TEST_SCHEDULER": "toys.toy_scheduler", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     suites = ["tests/test_contract.py", "tests/test_bad_input.py", "tests/test_dispatch.py"]
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "toy", *suites],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
