@@ -235,6 +235,22 @@ def test_async_mode_draws_ahead(tiny_model, data_files, transfer_queue):
         tq.kv_clear(keys=[uid] + [f"{uid}_{s}_0" for s in range(ROLLOUT_N)], partition_id="train")
 
 
+def test_async_mode_with_dapo(tiny_model, data_files, transfer_queue):
+    """colocate_async with DAPO: verl's async buffer evicts the zero-variance groups and
+    refills exactly as many prompts; every evicted group is fed back first."""
+    trainer = make_trainer(tiny_model, data_files, "trainer.v1.trainer_mode=banditcurr_colocate_async",
+                           "algorithm.filter_groups.enable=true", "algorithm.filter_groups.metric=acc",
+                           "+banditcurr.scheduler=uniform")
+    trainer._add_async_warmup_batches(1)
+    logged = train_steps(trainer, 1)[0]
+    generated = trainer.agent_loop_manager.prompts
+    assert logged["training/filter_groups/evicted_samples"] >= 1 and generated > 2 * BATCH  # refills
+    assert trainer.curriculum.n_feedback_groups == BATCH + logged["training/filter_groups/evicted_samples"]
+    assert len(trainer._inflight) == generated - trainer.curriculum.n_feedback_groups  # the rest: still sampleable
+    left = list(trainer._inflight)
+    tq.kv_clear(keys=left + [f"{u}_{s}_0" for u in left for s in range(ROLLOUT_N)], partition_id="train")
+
+
 def test_async_checkpoint_resume(tiny_model, data_files, transfer_queue, tmp_path):
     """colocate_async: verl checkpoints TransferQueue (the groups in flight) beside the
     plugin's npz. After a restart (TransferQueue emptied, verl's _load_checkpoint) the
