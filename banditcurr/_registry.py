@@ -1,6 +1,7 @@
 """The registry: ONE ordered list of scheduler modules, and everything derived from it.
 
-    SCHEDULER_MODULES    the list (package-relative module names, in kind order)
+    SCHEDULER_MODULES    the list, in kind order (package-relative module names; a dotted
+                         name is absolute: tests/test_architecture.py adds a toy so)
     REGISTRY             name -> (class, preset hyperparameters); ``make``, ``available``
     KERNELS              the compiled kernels by integer kind (position in the list)
     banditcurr.__all__   the scheduler classes
