@@ -47,14 +47,6 @@ FAMILIES = {
                  "--warm-final-lr", "3e-4"],
         "tasks": ["multiplication:1-4"],
     },
-    # a noisy teacher: the warm start drops each carry with probability 0.6, so the model
-    # carries right with probability ~0.4 and its greedy answers drop every carry (see
-    # banditcurr.llm.tiny.dropped_carry_target)
-    "addition-carry": {
-        "warm": ["--warm-tasks", "addition:1-4", "--warm-steps", "1000", "--warm-lr", "1e-3",
-                 "--warm-final-lr", "1e-4", "--warm-carry-drop", "0.6"],
-        "tasks": ["addition:1-4"],
-    },
 }
 #: GRPO settings shared by every run (the toml of docs/llm-study.toml)
 CONFIG = os.path.join(ROOT, "docs", "llm-study.toml")
@@ -73,9 +65,8 @@ def main(argv=None):
     global CONFIG  # --config replaces the module default for _steps, _settings and the runs
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "llm-study"), help="run directories go here")
-    parser.add_argument("--families", nargs="*", default=["addition", "multiplication"], choices=list(FAMILIES),
-                        help="task families to run (default: addition multiplication; addition-carry, the "
-                             "noisy-teacher family, by name)")
+    parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES),
+                        help="task families to run (default: all)")
     parser.add_argument("--schedulers", nargs="*", default=list(SCHEDULERS), choices=list(SCHEDULERS),
                         help="schedulers to run (default: all)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per scheduler (default 5)")
