@@ -24,7 +24,7 @@ import numpy as np
 
 import banditcurr as bc
 from banditcurr._compiled import specialise
-from banditcurr._params import check_int, pack_params
+from banditcurr._params import argument, check_arguments, check_int, pack_params
 from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
 from banditcurr.allocation import has_posterior
@@ -41,6 +41,11 @@ ALLOCATIONS = {"fixed": _engine.ALLOCATION_FIXED, "posterior": _engine.ALLOCATIO
 OPTIMIZERS = {"sgd": _engine.OPTIMIZER_SGD, "adam": _engine.OPTIMIZER_ADAM}
 TRACE_FIELDS = ("arm", "prompt", "successes", "size", "trained")
 STATE_MEMORY_LIMIT = 4 * 2**30  # bytes of scheduler state over all seeds
+#: The allocation's float arguments (tests/test_arguments.py derives bad-input cases from them).
+ALLOCATION_ARGUMENTS = (
+    argument("saturation", low=0.0, high=0.5, high_open=True, doc="prompts this close to p = 0 or 1 get none"),
+    argument("confidence", low=0.0, high=1.0, high_open=True, doc="posterior mass that makes a prompt saturated"),
+)
 
 
 @dataclass
@@ -151,10 +156,8 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
     if allocation not in ALLOCATIONS:
         raise ValueError(f"The 'allocation' argument of simulate must be one of {tuple(ALLOCATIONS)}. "
                          f"Got {allocation!r} instead.")
-    for key, value, high in (("saturation", saturation, 0.5), ("confidence", confidence, 1.0)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < high:
-            raise ValueError(f"The {key!r} argument of simulate must be a float in [0, {high:g}). "
-                             f"Got {value!r} instead.")
+    checked = check_arguments("simulate", ALLOCATION_ARGUMENTS, {"saturation": saturation, "confidence": confidence})
+    saturation, confidence = checked["saturation"], checked["confidence"]
     if allocation != "fixed" and group_size < MIN_GROUP_SIZE:
         raise ValueError(f"Rollout allocation gives a prompt at least {MIN_GROUP_SIZE} rollouts: the budget "
                          f"B x group_size needs group_size >= {MIN_GROUP_SIZE}. Got group_size={group_size}.")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import banditcurr as bc
-from banditcurr import allocation, gates
+from banditcurr import allocation, gates, sims
+from banditcurr.sims.simulate import ALLOCATION_ARGUMENTS, prepare
 
 
 def rollout(arms):
@@ -28,6 +29,8 @@ FUNCTIONS = {
                           lambda **kw: bc.allocate_rollouts([0.5, 0.2], 8, **kw)),
     "allocate_rollouts_posterior": ((allocation.SATURATION, allocation.CONFIDENCE),
                                     lambda **kw: bc.allocate_rollouts_posterior([1.0, 2.0], [2.0, 1.0], 8, **kw)),
+    "simulate": (ALLOCATION_ARGUMENTS,  # prepare() checks simulate's arguments without running
+                 lambda **kw: prepare(sims.make_scenario("kk12"), "uniform", seeds=2, steps=3, **kw)),
 }
 
 
@@ -71,6 +74,6 @@ def test_the_declared_defaults_and_bounds_are_accepted(function):
             call(**{param.name: value})
 
 
-def test_every_declared_function_is_covered():
+def test_every_declaration_gets_cases():
     declared = {p.name for declarations, _ in FUNCTIONS.values() for p in declarations}
     assert {case[1] for case in CASES} == declared
