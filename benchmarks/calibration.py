@@ -10,7 +10,9 @@ speed benchmark's calibrate on 200 x 128); the fitted parameters are compared wi
 true ones; ``predict`` (timed: 5 schedulers x ``--seeds`` seeds over ``--draws``
 parameter draws) gives each scheduler's speed-up against uniform, which is compared with
 the true speed-up simulated on the true scenario with the same seeds. Compilation is
-excluded from the timings (a warm-up first). Prints a table per scenario; ``--json``
+excluded from the timings (a warm-up first); wall and CPU seconds are both reported (CPU
+seconds are what an idle machine's wall time would be, the compiled engine's threads
+aside). Prints a table per scenario; ``--json``
 writes everything.
 """
 
@@ -72,37 +74,41 @@ def recovery(fit, true):
     return out
 
 
-def true_speedups(scenario, seeds, seed):
-    runs = [sims.simulate(scenario, spec, seeds=seeds, seed=seed) for spec in SCHEDULERS]
+def true_speedups(scenario, schedulers, seeds, seed):
+    runs = [sims.simulate(scenario, spec, seeds=seeds, seed=seed) for spec in schedulers]
     comparison = compare(runs)
-    return {spec: comparison["schedulers"][spec].get("speedup_vs_uniform") for spec in SCHEDULERS}
+    return {spec: comparison["schedulers"][spec].get("speedup_vs_uniform") for spec in schedulers}
 
 
-def study(key, seeds, draws, workdir):
+def study(key, seeds, draws, workdir, schedulers=SCHEDULERS):
     scenario = SCENARIOS[key]()
     run = sims.simulate(scenario, "uniform", seeds=1, seed=123, trace=True)
     ledger = write_ledgers(run, scenario, os.path.join(workdir, key))[0]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     fit = calibrate(ledger)
-    calibrate_seconds = time.perf_counter() - started
-    prediction = predict(fit, SCHEDULERS, seeds=seeds, draws=draws, seed=1)
-    real = true_speedups(scenario, seeds, seed=2)
+    calibrate_seconds, calibrate_cpu = time.perf_counter() - started, time.process_time() - cpu
+    cpu = time.process_time()
+    prediction = predict(fit, schedulers, seeds=seeds, draws=draws, seed=1)
+    predict_cpu = time.process_time() - cpu
+    real = true_speedups(scenario, schedulers, seeds, seed=2)
     rows = {}
-    for spec in SCHEDULERS:
+    for spec in schedulers:
         predicted, actual = prediction["schedulers"][spec]["speedup"], real[spec]
         ratio = predicted / actual if predicted and actual else None
         rows[spec] = {"predicted": predicted, "interval": prediction["schedulers"][spec]["speedup_interval"],
                       "true": actual, "ratio": ratio,
                       "within_1.2": None if ratio is None else bool(1 / 1.2 <= ratio <= 1.2)}
     return {"scenario": scenario.name, "groups": fit.groups.n_groups, "calibrate_seconds": calibrate_seconds,
-            "predict_seconds": prediction["seconds"], "recovery": recovery(fit, truth(scenario)),
+            "predict_seconds": prediction["seconds"], "calibrate_cpu_seconds": calibrate_cpu,
+            "predict_cpu_seconds": predict_cpu, "recovery": recovery(fit, truth(scenario)),
             "fit": fit.summary(), "speedups": rows}
 
 
 def _print(result):
     rec = result["recovery"]
-    print(f"\n{result['scenario']}: {result['groups']} groups; calibrate {result['calibrate_seconds']:.1f} s, "
-          f"predict {result['predict_seconds']:.1f} s")
+    print(f"\n{result['scenario']}: {result['groups']} groups; calibrate {result['calibrate_seconds']:.1f} s "
+          f"({result.get('calibrate_cpu_seconds', 0):.1f} s CPU), predict {result['predict_seconds']:.1f} s "
+          f"({result.get('predict_cpu_seconds', 0):.1f} s CPU)")
     print(f"  optimizer true {rec['optimizer']['true']} fitted {rec['optimizer']['estimate']}")
     for key in ("learning_rate", "transfer", "forgetting", "memorization", "update_noise"):
         r = rec[key]
@@ -120,21 +126,23 @@ def main(argv=None):
     parser.add_argument("--scenarios", default="A,B,C,D")
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--schedulers", default=",".join(SCHEDULERS), help="uniform first")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     keys = [k for k in args.scenarios.split(",") if k]
+    schedulers = tuple(s for s in args.schedulers.split(",") if s)
     warm = _levels("warm-up", 3, 0.5, 0.0, 1.0, 1.0, 20, learning_rate=0.3)
-    for spec in SCHEDULERS:  # compile (or load from cache) outside the timings
+    for spec in schedulers:  # compile (or load from cache) outside the timings
         sims.simulate(warm, spec, seeds=1, steps=2, trace=spec == "uniform")
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         for key in keys:
-            results[key] = study(key, args.seeds, args.draws, workdir)
+            results[key] = study(key, args.seeds, args.draws, workdir, schedulers)
             _print(results[key])
             if args.json:  # after each scenario: a long study keeps what it finished
                 os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
                 with open(args.json, "w") as handle:
-                    json.dump({"seeds": args.seeds, "draws": args.draws, "schedulers": list(SCHEDULERS),
+                    json.dump({"seeds": args.seeds, "draws": args.draws, "schedulers": list(schedulers),
                                "load_average": os.getloadavg(), "results": results}, handle, indent=1,
                               default=float)
     return 0

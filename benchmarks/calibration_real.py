@@ -1,7 +1,8 @@
 """Calibration against the real runs of the LLM study (docs/llm-study.md, docs/calibration.md).
 
     python -m benchmarks.calibration_real [--study out/llm-study] [--seeds 100] [--draws 10]
-                                          [--json docs/results/calibration-real.json]
+                                          [--json docs/results/calibration-real.json] [--max-ledgers N]
+                                          [--compare-only]
 
 Per family of docs/results/llm-study.json: ``calibrate`` on each uniform run's ledger
 (``STUDY/<family>/uniform-<seed>/ledger``), ``predict`` the schedulers the study ran at
@@ -9,7 +10,9 @@ its arm levels (evaluating every ``eval_every`` steps, as the study did), and co
 predicted speed-ups (median over the uniform seeds' predictions) with the measured ones:
 a table, the ratio predicted / measured, and the Spearman correlation of the two over
 every (family, scheduler) pair except uniform. Nothing here is tuned to the outcome: the
-calibration and prediction run at their defaults.
+calibration and prediction run at their defaults. The predictions need only the uniform
+ledgers; when the study's results file is not there yet they are saved alone, and
+``--compare-only`` later adds the comparison without predicting again.
 """
 
 import argparse
@@ -35,34 +38,35 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--json", default=os.path.join(ROOT, "docs", "results", "calibration-real.json"))
+    parser.add_argument("--max-ledgers", type=int, default=None,
+                        help="calibrate on the first N uniform seeds of each family only (default: all)")
+    parser.add_argument("--compare-only", action="store_true", help="reuse the predictions saved in --json")
     args = parser.parse_args(argv)
-    with open(args.results) as handle:
-        measured = json.load(handle)["families"]
+    measured = {}
+    if os.path.isfile(args.results):
+        with open(args.results) as handle:
+            measured = json.load(handle)["families"]
+    if args.compare_only:
+        with open(args.json) as handle:
+            predictions = {f: v["per_uniform_seed"] for f, v in json.load(handle)["families"].items()}
+    else:
+        predictions = {}
+        for family in sorted(os.listdir(args.study)):
+            ledgers = sorted(glob.glob(os.path.join(args.study, family, "uniform-*", "ledger")))[:args.max_ledgers]
+            if ledgers:
+                predictions[family] = [_predict(ledger, family, args) for ledger in ledgers]
     out, pairs = {}, []
-    for family, study in measured.items():
-        ledgers = sorted(glob.glob(os.path.join(args.study, family, "uniform-*", "ledger")))
-        if not ledgers:
-            print(f"{family}: no uniform ledger under {args.study}; skipped")
-            continue
-        names = [n for n in SPECS if n in study["schedulers"]]
-        per_seed = []
-        for ledger in ledgers:
-            fit = calibrate(ledger)
-            print(f"\n{family} {ledger}\n{fit.report()}")
-            eval_every = int(fit.groups.meta.get("config", {}).get("eval_every", 1))
-            prediction = predict(fit, [SPECS[n] for n in names], seeds=args.seeds, draws=args.draws,
-                                 eval_every=eval_every)
-            per_seed.append({"ledger": ledger, "fit": fit.summary(),
-                             "speedups": {n: prediction["schedulers"][SPECS[n]] for n in names}})
+    for family, per_seed in predictions.items():
+        study = measured.get(family, {"schedulers": {}})
         rows = {}
-        for name in names:
+        for name in SPECS:
             values = [p["speedups"][name]["speedup"] for p in per_seed]
             defined = [v for v in values if v is not None]
             predicted = float(np.median(defined)) if len(defined) > len(values) / 2 else None
-            real = study["schedulers"][name]["speedup"]
+            real = study["schedulers"].get(name, {}).get("speedup")
             ratio = predicted / real if predicted and real else None
             rows[name] = {"predicted": predicted, "predicted_per_uniform_seed": values, "measured": real,
-                          "measured_ci": study["schedulers"][name].get("speedup_ci"), "ratio": ratio,
+                          "measured_ci": study["schedulers"].get(name, {}).get("speedup_ci"), "ratio": ratio,
                           "within_1.5": None if ratio is None else bool(1 / 1.5 <= ratio <= 1.5)}
             if name != "uniform" and predicted is not None and real is not None:
                 pairs.append((predicted, real))
@@ -78,6 +82,15 @@ def main(argv=None):
         json.dump({"families": out, "spearman": spearman, "pairs": len(pairs), "seeds": args.seeds,
                    "draws": args.draws}, handle, indent=1, default=float)
     return 0
+
+
+def _predict(ledger, family, args):
+    fit = calibrate(ledger)
+    print(f"\n{family} {ledger}\n{fit.report()}", flush=True)
+    eval_every = int(fit.groups.meta.get("config", {}).get("eval_every", 1))
+    prediction = predict(fit, list(SPECS.values()), seeds=args.seeds, draws=args.draws, eval_every=eval_every)
+    return {"ledger": ledger, "fit": fit.summary(), "eval_every": eval_every,
+            "speedups": {n: prediction["schedulers"][spec] for n, spec in SPECS.items()}}
 
 
 if __name__ == "__main__":

@@ -245,8 +245,7 @@ class Objective:
             shifted = x.copy()
             shifted[j] = x[j] + h if x[j] + h <= high else x[j] - h
             grad[j] = (self.nll(shifted) - value) / (shifted[j] - x[j])
-        self.nll(x)  # leave the state (posterior means, base logits) at x
-        return value, grad
+        return value, grad  # the state (base logits, posterior means) is at the last shifted point
 
     def start(self):
         """A starting point: eta 0.1 (0.01 with Adam), tau 0.5, lambda 0, eta_u 0, mu_c from
