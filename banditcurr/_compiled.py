@@ -35,24 +35,31 @@ from ._jit import JIT_OPTIONS
 from ._registry import KERNELS
 
 
+def _kernels(kind):
+    """The kernels of ``kind`` (the plain-Python path; a negative kind is the caller's own)."""
+    if kind < 0:
+        raise ValueError(f"Kind {kind} is the caller's own, not a scheduler's: handle it before the dispatch.")
+    return KERNELS[kind]
+
+
 def init_any(kind, params, n_arms, f, i):
     """``init`` of scheduler ``kind``."""
-    KERNELS[kind].init(params, n_arms, f, i)
+    _kernels(kind).init(params, n_arms, f, i)
 
 
 def update_any(kind, params, n_arms, f, i, arms, rewards, offsets):
     """``update`` of scheduler ``kind``."""
-    KERNELS[kind].update(params, n_arms, f, i, arms, rewards, offsets)
+    _kernels(kind).update(params, n_arms, f, i, arms, rewards, offsets)
 
 
 def sample_any(kind, params, n_arms, f, i, rng, out):
     """``sample`` of scheduler ``kind``."""
-    KERNELS[kind].sample(params, n_arms, f, i, rng, out)
+    _kernels(kind).sample(params, n_arms, f, i, rng, out)
 
 
 def probs_any(kind, params, n_arms, f, i, out):
     """``probs`` of scheduler ``kind``."""
-    KERNELS[kind].probs(params, n_arms, f, i, out)
+    _kernels(kind).probs(params, n_arms, f, i, out)
 
 
 def specialise(function, args, kind_position):
