@@ -14,7 +14,17 @@ from . import cures, dump_ucb, exp3s, learnability, plr, sec, thompson, tscl, un
 from ._jit import jit
 
 #: leaf kind -> Kernels
-KINDS = (uniform.Uniform.kernels, dump_ucb.DumpUCB.kernels, cures.CurES.kernels, sec.SEC.kernels, exp3s.Exp3S.kernels, tscl.TSCL.kernels, plr.PLR.kernels, thompson.Thompson.kernels, learnability.Learnability.kernels,)
+KINDS = (
+    uniform.Uniform.kernels,
+    dump_ucb.DumpUCB.kernels,
+    cures.CurES.kernels,
+    sec.SEC.kernels,
+    exp3s.Exp3S.kernels,
+    tscl.TSCL.kernels,
+    plr.PLR.kernels,
+    thompson.Thompson.kernels,
+    learnability.Learnability.kernels,
+)
 
 #: the registered names of the plain schedulers -> (class, preset), for composites' arguments
 NAMED = {

@@ -54,8 +54,10 @@ def render():
     """The text of ``_dispatch.py`` for the current registry."""
     classes = [cls for cls in scheduler_classes() if not cls.composite]
     modules = [cls.__module__.rpartition(".")[2] for cls in classes]
-    lines = [HEADER, f"from . import {', '.join(sorted(modules))}", "from ._jit import jit", "", "#: leaf kind -> Kernels"]
-    lines.append("KINDS = (" + ", ".join(f"{m}.{c.__name__}.kernels" for m, c in zip(modules, classes)) + ",)")
+    lines = [HEADER, f"from . import {', '.join(sorted(modules))}", "from ._jit import jit", "",
+             "#: leaf kind -> Kernels", "KINDS = ("]
+    lines += [f"    {m}.{c.__name__}.kernels," for m, c in zip(modules, classes)]
+    lines.append(")")
     lines += ["", "#: the registered names of the plain schedulers -> (class, preset), for composites' arguments",
               "NAMED = {"]
     for name, (cls, preset) in REGISTRY.items():

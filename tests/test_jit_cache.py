@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from numba import njit
 
-import banditcurr as bc
 from banditcurr import _jit, _registry, two_level, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
