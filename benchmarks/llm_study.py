@@ -39,7 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: family -> warm start of its model (python -m banditcurr.llm.tiny) and GRPO settings
 FAMILIES = {
     "addition": {
-        "warm": ["--warm-tasks", "addition:1-4", "--warm-steps", "1000", "--warm-lr", "1e-3", "--warm-final-lr", "1e-4"],
+        "warm": ["--warm-tasks", "addition:1-4", "--warm-steps", "1000", "--warm-lr", "1e-3",
+                 "--warm-final-lr", "1e-4"],
         "tasks": ["addition:1-5"],
     },
     "multiplication": {
@@ -93,6 +94,9 @@ def main(argv=None):
         results["families"][family] = analyse(runs)
         results["families"][family]["model"] = _warm_record(args.out, family)
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
+    if args.analyse_only and os.path.isfile(args.results):  # keep the full study's measured time
+        with open(args.results) as handle:
+            results["wall_seconds"] = json.load(handle).get("wall_seconds", results["wall_seconds"])
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as handle:
         json.dump(results, handle, indent=1)
@@ -296,7 +300,8 @@ def report(results):
             lines.append(f"| {name} | {np.mean(s['steps_to_target']):.0f} | {sum(s['reached_target'])}/"
                          f"{len(s['seeds'])} | {speedup}"
                          f" | {np.mean(s['final_accuracy']):.3f} ± {np.std(s['final_accuracy']):.3f} "
-                         f"[{s['final_accuracy_minus_uniform_ci'][0]:+.3f}, {s['final_accuracy_minus_uniform_ci'][1]:+.3f}]"
+                         f"[{s['final_accuracy_minus_uniform_ci'][0]:+.3f}, "
+                         f"{s['final_accuracy_minus_uniform_ci'][1]:+.3f}]"
                          f" | {np.mean(s['auc']):.3f} [{s['auc_minus_uniform_ci'][0]:+.3f}, "
                          f"{s['auc_minus_uniform_ci'][1]:+.3f}] | {np.mean(s['zero_var_share']):.2f} |")
     return "\n".join(lines)
