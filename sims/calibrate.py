@@ -14,7 +14,9 @@ updated from the logged outcomes; ``_replay.replay``), and each group's successe
 Binomial(n, sigmoid(L[c] . theta_t + u_i,t - delta_i)). The difficulties are integrated
 out (``_replay.marginal_nll``); (eta, tau, lambda, eta_u, mu, log s) maximise the
 marginal likelihood (L-BFGS-B, exact gradient in mu and log s, forward differences in
-the rest), once with the plain step and once with Adam; the better fit is kept. The
+the rest), with the plain step and with Adam, each from two starting points (transfer
+0.25 at the starting learning rate, 0.75 at 4 times it: with Adam the likelihood can have
+a second optimum at a high transfer and a low learning rate); the likeliest fit is kept. The
 update-noise scale is then estimated from the drift of the per-step residual logits
 (a random walk of variance sigma^2 per step; ``noise_scale``). The fit's uncertainty is
 the inverse of a finite-difference Hessian (Laplace), which ``predict`` samples.
@@ -40,6 +42,9 @@ _BOUNDS = {"log_learning_rate": (math.log(1e-4), math.log(100.0)), "transfer": (
            "forgetting_x100": (0.0, 20.0), "memorization_div100": (0.0, 50.0)}
 _MU_BOUND, _LOG_SPREAD_BOUNDS = 15.0, (math.log(0.05), math.log(10.0))
 ADAM = dict(adam_beta1=0.9, adam_beta2=0.999, adam_eps=1e-8)
+# (transfer, learning-rate multiple of Objective.start's) starting points: each update rule
+# is fitted from both, the likeliest fit is kept
+START_POINTS = ((0.25, 1.0), (0.75, 4.0))
 
 
 class CalibrationError(ValueError):
@@ -524,13 +529,16 @@ def calibrate(ledger, *, optimizers=("sgd", "adam"), memorization=True, forgetti
     candidates, best = {}, None
     for optimizer in optimizers:
         objective = Objective(groups, optimizer, memorization, forgetting)
-        x0 = objective.start()
-        if best is not None:  # the difficulties carry over between update rules
-            x0[4:] = best[1][4:]
-        x, value = _minimize(objective, x0)
-        candidates[optimizer] = -value
-        if best is None or value < best[2]:
-            best = (objective, x, value)
+        for transfer, rate in START_POINTS:  # the likelihood can have local optima along the tau-eta ridge
+            x0 = objective.start()
+            x0[0] += math.log(rate)
+            x0[1] = transfer
+            if best is not None:  # the difficulties carry over between starts and update rules
+                x0[4:] = best[1][4:]
+            x, value = _minimize(objective, x0)
+            candidates[optimizer] = max(candidates.get(optimizer, -np.inf), -value)
+            if best is None or value < best[2]:
+                best = (objective, x, value)
     objective, x, value = best
     warnings = _warnings(groups, objective, x)
     covariance = np.zeros((x.size, x.size))
