@@ -307,7 +307,7 @@ def _run_numba(setup, threads, progress, trace=False, compile_only=False):
     records = (np.zeros((seeds, len(setup.eval_steps), n_dists)), np.zeros((seeds, steps)),
                np.zeros((seeds, steps, n_dists), dtype=np.int64), np.zeros((seeds, steps), dtype=np.int64),
                np.zeros((seeds, steps)))
-    chunk = steps if progress is None else max(1, steps // 50)
+    chunk = steps if progress is None else max(1, min(steps // 50, 100))  # Ctrl-C waits one chunk at most
     n_threads = max(1, min(seeds, threads or default_threads()))
     bounds = np.linspace(0, seeds, n_threads + 1).astype(np.int64)  # contiguous seed blocks
 
