@@ -29,6 +29,8 @@ import re
 
 import numpy as np
 
+from ._atomic import fsync_folder, is_temporary, write_atomically, write_text_atomically
+
 FORMAT = "banditcurr-ledger"
 VERSION = 1
 META = "_ledger.json"
@@ -54,30 +56,6 @@ def _part_name(first, last):
     return f"steps-{first:08d}-{last:08d}.parquet"
 
 
-def _fsync_dir(directory):
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:  # platforms without directory handles
-        return
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _atomic_write(path, write):
-    """``write(tmp_path)``, fsync, rename to ``path``; the temporary is hidden (leading dot)."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    _fsync_dir(directory)
 
 
 # -- reading and checking ------------------------------------------------------------------
@@ -221,7 +199,7 @@ class LedgerWriter:
         if os.path.exists(self.directory) and not os.path.isdir(self.directory):
             raise ValueError(f"Ledger {self.directory!r} exists and is not a directory.")
         os.makedirs(self.directory, exist_ok=True)
-        _atomic_write(os.path.join(self.directory, META), lambda tmp: _write_text(tmp, text))
+        write_text_atomically(os.path.join(self.directory, META), text)
 
     def _reopen(self, meta, resume_step):
         held = read_meta(self.directory)
@@ -234,7 +212,7 @@ class LedgerWriter:
                 raise ValueError(f"Ledger {self.directory!r}: {key} was {held[key]!r} and is now {meta[key]!r}; "
                                  f"a resumed run must keep it.")
         for name in os.listdir(self.directory):  # temporaries of a write that was interrupted
-            if name.startswith(".") and name.endswith(".tmp"):
+            if is_temporary(name):
                 os.remove(os.path.join(self.directory, name))
         for first, last, path in parts(self.directory):
             if first > resume_step:
@@ -247,9 +225,9 @@ class LedgerWriter:
                 kept = table.filter(pc.less_equal(table.column("step"), resume_step))
                 # in place first (a crash here leaves a valid part that the next resume cuts again),
                 # then the rename: there is never a moment with two parts holding the same step
-                _atomic_write(path, lambda tmp, t=kept: pq.write_table(t, tmp))
+                write_atomically(path, lambda tmp, t=kept: pq.write_table(t, tmp))
                 os.replace(path, os.path.join(self.directory, _part_name(first, resume_step)))
-        _fsync_dir(self.directory)
+        fsync_folder(self.directory)
 
     def append_groups(self, step, policy_version, arms, prompt_ids, distribution, rewards, offsets, success,
                       completion_tokens=None, trained=True):
@@ -311,7 +289,7 @@ class LedgerWriter:
 
         table = _to_table(self.run_id, self._pending)
         first, last = self._pending[0][0], self._pending[-1][0]
-        _atomic_write(os.path.join(self.directory, _part_name(first, last)), lambda tmp: pq.write_table(table, tmp))
+        write_atomically(os.path.join(self.directory, _part_name(first, last)), lambda tmp: pq.write_table(table, tmp))
         self._pending, self._pending_rollouts = [], 0
         self.flushed_step = last
 
@@ -320,11 +298,6 @@ class LedgerWriter:
 
     def __exit__(self, *exc_info):
         self.flush()
-
-
-def _write_text(path, text):
-    with open(path, "w") as handle:
-        handle.write(text)
 
 
 def _array(name, value, dtype, size=None):

@@ -25,11 +25,12 @@ full disk leaves the previous file whole.
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 
 import numpy as np
+
+from ._atomic import write_atomically
 
 FORMAT = "banditcurr-state"
 VERSION = 1
@@ -106,19 +107,12 @@ def save_state(obj, path):
     arrays = {}
     tree = _encode(_state_of(obj), (), arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "state": tree}, allow_nan=True)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".state-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
+
+    def write(temporary):
+        with open(temporary, "wb") as file:  # a file object: np.savez would append .npz to a name
             np.savez(file, **{_META: np.array(meta)}, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+
+    return write_atomically(path, write)
 
 
 def read_state(path):

@@ -33,6 +33,7 @@ import warnings
 from dataclasses import dataclass
 
 from banditcurr import ledger
+from banditcurr._atomic import write_text_atomically
 
 LATEST = "latest"
 ARTEFACTS = ("log.jsonl", "config.json", "checkpoints", "ledger")
@@ -48,15 +49,6 @@ class RunFolderError(ValueError):
 
 def _name(step):
     return f"step-{step:06d}"
-
-
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _fsync_tree(root):
@@ -102,7 +94,7 @@ def save(out_dir, step, policy, tensors, scheduler, info, keep=2):
     if os.path.exists(final):  # left by a run that died before updating `latest`
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _atomic_write_text(os.path.join(root, LATEST), _name(step))
+    write_text_atomically(os.path.join(root, LATEST), _name(step))
     older = [s for s in _steps(root) if s < step]
     for other in older[:max(len(older) - (keep - 1), 0)] + [s for s in _steps(root) if s > step]:
         shutil.rmtree(os.path.join(root, _name(other)), ignore_errors=True)
@@ -224,7 +216,7 @@ def start_run(config, distribution_names):
                                    resume_step=info["step"] if path else None)
     except ValueError as error:
         raise RunFolderError(f"out_dir {out_dir!r}: {error}") from None
-    _atomic_write_text(os.path.join(out_dir, "config.json"), json.dumps(config.to_dict(), indent=1))
+    write_text_atomically(os.path.join(out_dir, "config.json"), json.dumps(config.to_dict(), indent=1))
     return Start(path, info["step"], info["run_id"], history, rows, changes)
 
 

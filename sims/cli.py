@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from banditcurr._atomic import write_atomically
+
 ENGINES = ("numba", "numpy")  # mirrors simulate.ENGINES without importing the engine at --help
 
 
@@ -139,24 +141,6 @@ def _check_writable(folder):
         raise ValueError(f"--out {folder!r} is not a writable folder: {error.strerror or error}.") from None
 
 
-def _write_atomically(path, write):
-    """Call ``write(temporary_path)``, then rename the file over ``path``: a crash or a
-    full disk leaves the previous file whole, never a truncated one."""
-    folder, name = os.path.split(path)
-    stem, extension = os.path.splitext(name)
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}-", suffix=extension, dir=folder or ".")
-    os.close(handle)
-    try:
-        write(temporary)
-        with open(temporary, "rb+") as file:
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def _dump_json(document, path):
     with open(path, "w") as handle:
         json.dump(document, handle, indent=1)
@@ -249,9 +233,9 @@ def run(args):
         settings.pop("arm_level", None)
         settings.pop("n_arms", None)
         results = build_results(scenario, runs, comparison, settings)
-        _write_atomically(os.path.join(args.out, "results.json"), lambda path: _dump_json(results, path))
+        write_atomically(os.path.join(args.out, "results.json"), lambda path: _dump_json(results, path))
         from .plots import plot_curves
 
-        _write_atomically(os.path.join(args.out, "curves.png"), lambda path: plot_curves(results, path))
+        write_atomically(os.path.join(args.out, "curves.png"), lambda path: plot_curves(results, path))
         print(f"wrote {os.path.join(args.out, 'results.json')} and {os.path.join(args.out, 'curves.png')}")
     return 0

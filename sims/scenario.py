@@ -278,14 +278,12 @@ class Scenario:
         return cls(**fields)
 
     def save(self, path):
-        """Write ``to_dict()`` as JSON to ``path`` atomically (temp file + os.replace)."""
+        """Write ``to_dict()`` as JSON to ``path`` atomically (banditcurr._atomic)."""
         import json
-        import os
 
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as handle:
-            json.dump(self.to_dict(), handle)
-        os.replace(tmp, path)
+        from banditcurr._atomic import write_text_atomically
+
+        write_text_atomically(path, json.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path):

@@ -20,6 +20,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 pytest.importorskip("pyarrow.compute")
 
 from banditcurr import ledger  # noqa: E402
+from banditcurr._atomic import is_temporary  # noqa: E402
 from banditcurr.cli import main  # noqa: E402
 
 DISTS = ["addition-1", "addition-2", "addition-3"]
@@ -196,13 +197,13 @@ def test_kill_9_mid_write_leaves_a_readable_ledger(tmp_path):
         deadline = time.time() + 120
         while time.time() < deadline:
             names = os.listdir(directory / str(attempt)) if (directory / str(attempt)).exists() else []
-            if len(names) >= 4 + attempt and any(n.endswith(".tmp") for n in names):
+            if len(names) >= 4 + attempt and any(is_temporary(n) for n in names):
                 break  # a write is under way now
             time.sleep(0.001)
         process.send_signal(signal.SIGKILL)
         process.wait()
         path = directory / str(attempt)
-        torn += any(n.endswith(".tmp") for n in os.listdir(path))
+        torn += any(is_temporary(n) for n in os.listdir(path))
         frame = ledger.read(path)  # whole steps only, every one of them complete
         steps = frame["step"].to_numpy()
         assert steps.size >= 3000
@@ -210,7 +211,7 @@ def test_kill_9_mid_write_leaves_a_readable_ledger(tmp_path):
         assert (frame.groupby("step").size() == 3000).all()
         last = int(steps.max())
         writer = ledger.LedgerWriter(str(path), "run-k", "train", "correct", ["d0", "d1"], resume_step=last - 1)
-        assert not [n for n in os.listdir(path) if n.endswith(".tmp")]  # the torn temporary is gone
+        assert not [n for n in os.listdir(path) if is_temporary(n)]  # the torn temporary is gone
         assert ledger.read(path)["step"].max() == last - 1
         writer.append_groups(last, last - 1, [0], ["d0/0"], [0], [1.0, 0.0], [0, 2], [True, False])
         writer.flush()
