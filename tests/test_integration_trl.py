@@ -202,10 +202,13 @@ def test_sampler_layout_and_replay():
     assert list(again)[:48] == order  # both pending batches re-issued, in order
 
 
-def test_documented_recipe(tiny_model, tmp_path, monkeypatch):
-    """docs/integrations/trl.md, run as written except for the model (a hub id there,
-    the local tiny model here) and the length of the run."""
-    source = python_files("integrations/trl.md")["train_grpo_curriculum.py"]
+@pytest.mark.parametrize("script, holder, folder", [("train_grpo_curriculum.py", "trainer", "grpo-curriculum"),
+                                                    ("train_grpo_feed.py", "feed", "grpo-feed")])
+def test_documented_recipe(script, holder, folder, tiny_model, tmp_path, monkeypatch):
+    """docs/integrations/trl.md's two recipes (the subclass, the public route), run as
+    written except for the model (a hub id there, the local tiny model here) and the
+    length of the run."""
+    source = python_files("integrations/trl.md")[script]
     replacements = {
         'MODEL = "Qwen/Qwen2.5-0.5B-Instruct"': f"MODEL = {tiny_model!r}",
         "max_steps=300,": "max_steps=2, use_cpu=True, bf16=False, report_to=[],",
@@ -216,12 +219,11 @@ def test_documented_recipe(tiny_model, tmp_path, monkeypatch):
         assert source.count(old) == 1, f"the recipe no longer contains {old!r}"
         source = source.replace(old, new)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "train_grpo_curriculum.py").write_text(source)
-    namespace = runpy.run_path("train_grpo_curriculum.py")
-    trainer = namespace["trainer"]
-    assert trainer.curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
-    assert trainer.curriculum.n_feedback_groups == 2  # one prompt (8 generations) per step, two steps
-    assert (tmp_path / "grpo-curriculum" / "checkpoint-2" / STATE_FILE).is_file()
+    (tmp_path / script).write_text(source)
+    curriculum = runpy.run_path(script)[holder].curriculum
+    assert curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
+    assert curriculum.n_feedback_groups == 2  # one prompt (8 generations) per step, two steps
+    assert (tmp_path / folder / "checkpoint-2" / STATE_FILE).is_file()
 
 
 # -- the public route: CurriculumFeed ---------------------------------------------------
@@ -296,28 +298,6 @@ def test_feed_reward_ignores_rows_it_did_not_draw():
     assert reward.__name__ == "by_task"
     assert reward(prompts=["a"], completions=["c"], task=["solved"]) == [1.0]  # an eval row: no draw column
     assert feed.curriculum.n_feedback_groups == 0
-
-
-def test_documented_public_route_recipe(tiny_model, tmp_path, monkeypatch):
-    """docs/integrations/trl.md's public-route recipe, run as written except for the
-    model (a hub id there, the local tiny model here) and the length of the run."""
-    source = python_files("integrations/trl.md")["train_grpo_feed.py"]
-    replacements = {
-        'MODEL = "Qwen/Qwen2.5-0.5B-Instruct"': f"MODEL = {tiny_model!r}",
-        "max_steps=300,": "max_steps=2, use_cpu=True, bf16=False, report_to=[],",
-        "save_steps=50,": "save_steps=2,",
-        "max_completion_length=32,": "max_completion_length=8,",
-    }
-    for old, new in replacements.items():
-        assert source.count(old) == 1, f"the recipe no longer contains {old!r}"
-        source = source.replace(old, new)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "train_grpo_feed.py").write_text(source)
-    namespace = runpy.run_path("train_grpo_feed.py")
-    feed = namespace["feed"]
-    assert feed.curriculum.arm_names == ["add-1digit", "add-2digit", "add-3digit", "add-4digit"]
-    assert feed.curriculum.n_feedback_groups == 2  # one prompt (8 generations) per step, two steps
-    assert (tmp_path / "grpo-feed" / "checkpoint-2" / STATE_FILE).is_file()
 
 
 @pytest.mark.parametrize("route", ["subclass", "feed"])
