@@ -11,6 +11,7 @@ DIR/curves.png; prints a comparison table (mean and 95% interval over seeds).
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -193,32 +194,53 @@ def run(args):
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.engine == "numba":  # compile before the bar starts, saying so when it takes time
-        from banditcurr._jit import compile_with_notice
-
-        from .simulate import compile_engine
-
-        compile_with_notice([(spec, lambda setup=setup: compile_engine(setup)) for spec, setup in zip(specs, setups)])
     steps = setups[0].steps
-    progress = _quiet  # always a callable: the engine then runs in chunks, and Ctrl-C stops it between two
     bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps * len(specs), unit="step", desc=scenario.name, file=sys.stderr)
     started = time.perf_counter()
     runs = []
+    # Ctrl-C is recorded, not raised where it lands: inside Numba's compiler a
+    # KeyboardInterrupt is swallowed or turned into another error. The run stops at the
+    # next check: before each compile, between two chunks of the engine (progress is
+    # always a callable, so the engine runs in chunks), after the last one.
+    interrupted = []
+
+    def stop_if_interrupted():
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def check(advance):
+        def progress(n_steps):
+            stop_if_interrupted()
+            advance(n_steps)
+        return progress
+
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
+        if args.engine == "numba":  # compile before the bar starts, saying so when it takes time
+            from banditcurr._jit import compile_with_notice
+
+            from .simulate import compile_engine
+
+            compile_with_notice([(spec, lambda setup=setup: (stop_if_interrupted(), compile_engine(setup)))
+                                 for spec, setup in zip(specs, setups)])
+        progress = check(_quiet)
+        if not args.no_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps * len(specs), unit="step", desc=scenario.name, file=sys.stderr)
         for spec in specs:
+            stop_if_interrupted()
             if bar is not None:
                 bar.set_postfix_str(spec)
-                progress = bar.update
+                progress = check(bar.update)
             runs.append(simulate(scenario, spec, engine=args.engine, threads=args.threads,
                                             progress=progress, trace=bool(args.ledger), **options))
+        stop_if_interrupted()
     except KeyboardInterrupt:
         print(f"interrupted after {time.perf_counter() - started:.1f} s: nothing written", file=sys.stderr)
         return 130
     finally:
+        signal.signal(signal.SIGINT, previous_handler)
         if bar is not None:
             bar.close()
     comparison = compare(runs, target=target, default=scenario.target)
