@@ -2,7 +2,7 @@
 no file), never a truncated one.
 
 ``write_atomically(path, write)`` calls ``write(temporary)`` on a hidden temporary in
-the same folder, ``.STEM.tmp-XXXXXXXX.EXT`` (a leading dot: readers such as pyarrow's
+the same folder, ``.STEM.tmp-RANDOM.EXT`` (a leading dot: readers such as pyarrow's
 dataset scan skip it; the file's own extension last, for writers that go by it, such as
 matplotlib),
 flushes it to disk, renames it over ``path`` (``os.replace``, atomic on POSIX) and
