@@ -818,3 +818,111 @@ def marginal_nll(prompt, dist, base, successes, size, mu, spread, nodes):
             like *= comb(size[g], successes[g]) * p ** successes[g] * (1 - p) ** (size[g] - successes[g])
         total += np.log(weights @ like)
     return -total
+
+
+class NaiveGreso:
+    """GRESO: skip a drawn prompt with probability 1 - max(p^k, floor), k its streak of
+    all-success (p = p_easy) or all-failure (p = p_hard) groups; p moved by +-step per
+    update toward the target zero-variance shares; fill from the skipped."""
+
+    def __init__(self, n_arms, threshold=0.5, target_zero_variance=0.25, easy_share=1 / 3, p_start=0.5,
+                 p_step=0.01, p_min=0.05, p_max=0.95, keep_floor=0.01, pool_ratio=8):
+        self.k, self.threshold, self.pool_ratio = n_arms, threshold, pool_ratio
+        self.targets = (target_zero_variance * easy_share, target_zero_variance * (1.0 - easy_share))
+        self.step, self.low, self.high, self.floor = p_step, p_min, p_max, keep_floor
+        self.p_easy = self.p_hard = p_start
+        self.easy, self.hard = [0] * n_arms, [0] * n_arms
+
+    def update(self, arms, rewards, offsets):
+        n_easy = n_hard = 0
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            wins = int(np.sum(group >= self.threshold))
+            all_won, none_won = wins == len(group), wins == 0
+            self.easy[arm] = self.easy[arm] + 1 if all_won else 0
+            self.hard[arm] = self.hard[arm] + 1 if none_won and not all_won else 0
+            n_easy += all_won
+            n_hard += none_won and not all_won
+        move = lambda p, ratio, target: max(p - self.step, self.low) if ratio >= target else min(p + self.step,
+                                                                                                  self.high)
+        self.p_easy = move(self.p_easy, n_easy / len(arms), self.targets[0])
+        self.p_hard = move(self.p_hard, n_hard / len(arms), self.targets[1])
+
+    def keep(self, arm):
+        streak, p = (self.easy[arm], self.p_easy) if self.easy[arm] else (self.hard[arm], self.p_hard)
+        value = 1.0
+        for _ in range(streak):  # p^streak, stopped below the floor
+            if value < self.floor:
+                break
+            value *= p
+        return max(value, self.floor) if streak else 1.0
+
+    def probs(self):
+        keep = np.array([self.keep(k) for k in range(self.k)])
+        return keep / sum(keep.tolist())
+
+    def sample(self, rng, batch):
+        if batch > self.k:
+            return sample_from_probs(rng, self.probs(), batch)
+        pool = (self.pool_ratio or 0) * batch
+        kept, skipped = [], []
+        for arm in rng.sample_distinct(self.k, pool if 0 < pool < self.k else self.k):
+            keep = self.keep(arm)
+            if keep < 1.0 and rng.uniform() < 1.0 - keep:
+                skipped.append(arm)
+            else:
+                kept.append(arm)
+                if len(kept) == batch:
+                    break
+        return np.array(kept + skipped[:batch - len(kept)], dtype=np.int64)
+
+
+class NaiveRetire:
+    """Retire a prompt while n >= min_trials and its Wilson lower bound >= pass_rate;
+    uniform over the active, readmit_fraction of the batch from the retired."""
+
+    def __init__(self, n_arms, threshold=0.5, pass_rate=0.9, min_trials=16.0, z=1.0, readmit_fraction=0.05,
+                 decay=1.0):
+        self.k, self.threshold, self.pass_rate, self.min_trials = n_arms, threshold, pass_rate, min_trials
+        self.z, self.share, self.decay = z, readmit_fraction, decay
+        self.successes, self.trials = np.zeros(n_arms), np.zeros(n_arms)
+
+    def update(self, arms, rewards, offsets):
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            self.successes[arm] = self.decay * self.successes[arm] + int(np.sum(group >= self.threshold))
+            self.trials[arm] = self.decay * self.trials[arm] + len(group)
+
+    def retired(self, arm):
+        n = self.trials[arm]
+        if n < self.min_trials:
+            return False
+        p, z2n = self.successes[arm] / n, self.z * self.z / n
+        lower = (p + z2n / 2.0 - self.z * math.sqrt(max(p * (1.0 - p) / n + z2n / (4.0 * n), 0.0))) / (1.0 + z2n)
+        return lower >= self.pass_rate
+
+    def split(self):
+        flags = [self.retired(k) for k in range(self.k)]
+        return [k for k in range(self.k) if not flags[k]], [k for k in range(self.k) if flags[k]]
+
+    def probs(self):
+        active, retired = self.split()
+        if not active or not retired:
+            return np.full(self.k, 1.0 / self.k)
+        p = np.empty(self.k)
+        p[active] = (1.0 - self.share) / len(active)
+        p[retired] = self.share / len(retired)
+        return p
+
+    def sample(self, rng, batch):
+        if batch > self.k:
+            return sample_from_probs(rng, self.probs(), batch)
+        active, retired = self.split()
+        n_readmit = 0
+        if active and retired:
+            expected = self.share * batch
+            n_readmit = math.floor(expected)
+            if expected > n_readmit and rng.uniform() < expected - n_readmit:
+                n_readmit += 1
+        n_readmit = min(max(n_readmit, batch - len(active)), len(retired))
+        picks = [active[j] for j in rng.sample_distinct(len(active), batch - n_readmit)]
+        picks += [retired[j] for j in rng.sample_distinct(len(retired), n_readmit)]
+        return np.array(picks, dtype=np.int64)
