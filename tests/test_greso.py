@@ -2,6 +2,7 @@
 hand, distinct batches filled from the skipped, state checks, bad input."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,9 @@ def test_loading_a_bad_state_is_refused_and_changes_nothing(name, value, message
     for key in before:
         if isinstance(before[key], np.ndarray):
             np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_doc_example_runs_as_written(capsys):
+    page = (Path(__file__).resolve().parent.parent / "docs" / "schedulers" / "greso.md").read_text()
+    exec(re.findall(r"```python\n(.*?)```", page, re.S)[-1], {})
+    assert float(capsys.readouterr().out) > 0.5  # uniform: 0.2

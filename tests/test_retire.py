@@ -2,6 +2,7 @@
 and readmission, the readmission share, state checks, bad input."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,9 @@ def test_loading_counts_out_of_order_is_refused_and_changes_nothing():
     for key in before:
         if isinstance(before[key], np.ndarray):
             np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_doc_example_runs_as_written(capsys):
+    page = (Path(__file__).resolve().parent.parent / "docs" / "schedulers" / "retire.md").read_text()
+    exec(re.findall(r"```python\n(.*?)```", page, re.S)[-1], {})
+    assert float(capsys.readouterr().out) < 0.2  # uniform: 0.6
