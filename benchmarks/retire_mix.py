@@ -1,6 +1,7 @@
 """Domain-mix shift of prompt retirement: per-level sampling shares on ``math-pool``.
 
     python -m benchmarks.retire_mix [--seeds 100] [--steps 300] [--schedulers uniform,retire,greso]
+                                    [--scenario math-pool]
 
 Retiring solved prompts (ScaleRL, open-instruct) removes the easy levels' prompts first,
 so the batch drifts toward the hard levels: practitioners warn of this. For each
@@ -25,10 +26,11 @@ def shares(result, first_step=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=None, help="default: the scenario's (300)")
+    parser.add_argument("--steps", type=int, default=None, help="default: the scenario's")
     parser.add_argument("--schedulers", default="uniform,retire,greso")
+    parser.add_argument("--scenario", default="math-pool", help="a preset scenario (default math-pool)")
     args = parser.parse_args(argv)
-    scenario = make_scenario("math-pool")
+    scenario = make_scenario(args.scenario)
     rows = []
     for spec in args.schedulers.split(","):
         result = simulate(scenario, spec, seeds=args.seeds, steps=args.steps, progress=None)
