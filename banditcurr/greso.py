@@ -162,7 +162,7 @@ class Greso(Scheduler):
                   else min(p_easy + step, p_max)            (p_hard alike, T (1 - easy_share))
 
     Prompt level (B <= K): candidates come in a uniform random order (a pool of
-    ``pool_ratio`` B distinct prompts, default 8 B; all K when None or larger) and are kept or
+    ``pool_ratio`` B distinct prompts; all K when None or larger) and are kept or
     skipped in turn until B are kept; if the pool runs out first, the batch is filled
     with skipped prompts in the order they were met, so a batch is always B distinct
     prompts. Distribution level (B > K): each slot is a draw from
@@ -172,7 +172,7 @@ class Greso(Scheduler):
     the law of one kept draw of uniform candidates.
 
     Defaults are the paper's and the released scripts': T = 0.25, 1/3 easy, p starts at
-    0.5, step 0.01, p in [0.05, 0.95], floor 0.01. What changes from the released code
+    0.5, step 0.01, p in [0.05, 0.95], floor 0.01; a pool of 8 B. What changes from the released code
     (docs/schedulers/greso.md): a streak counts training groups of this prompt (the
     release counts its epochs, one group each), easy/hard read successes instead of the
     mean reward >= 0.98 / <= 0.11, p moves after every update from the first (the
