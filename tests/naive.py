@@ -865,3 +865,37 @@ class NaiveVcrl:
         taken = set(chosen)
         rest = [k for k in range(self.k) if k not in taken]
         return np.array(chosen + [rest[j] for j in rng.sample_distinct(len(rest), batch - n_replay)], dtype=np.int64)
+
+
+def knapsack_value(p, n):
+    """Knapsack-RL: V(N, p) = (1 - p^N - (1 - p)^N) p (1 - p)^2, powers by repeated products."""
+    success_power = failure_power = 1.0
+    for _ in range(n):
+        success_power *= p
+        failure_power *= 1.0 - p
+    return (1.0 - success_power - failure_power) * (p * (1.0 - p) * (1.0 - p)) if n else 0.0
+
+
+def allocate_knapsack(success, budget, min_size=2, max_size=None):
+    """Exact knapsack by dynamic programming over (prompts, budget spent): each prompt 0
+    or min_size..max_size rollouts; ties keep 0, then the fewest, for the later prompt."""
+    high = min(max_size or budget, budget)
+    best = [0.0] + [-math.inf] * budget
+    choices = []
+    for p in success:
+        values = [knapsack_value(p, k) for k in range(high + 1)]
+        nxt, pick = [], []
+        for b in range(budget + 1):
+            top, arg = best[b], 0
+            for k in range(min_size, min(high, b) + 1):
+                if best[b - k] > -math.inf and best[b - k] + values[k] > top:
+                    top, arg = best[b - k] + values[k], k
+            nxt.append(top)
+            pick.append(arg)
+        best = nxt
+        choices.append(pick)
+    out, left = [0] * len(success), budget
+    for x in range(len(success) - 1, -1, -1):
+        out[x] = choices[x][left]
+        left -= out[x]
+    return np.array(out, dtype=np.int64), best[budget]
