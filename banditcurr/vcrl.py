@@ -117,7 +117,7 @@ class Vcrl(Scheduler):
 
     A group of G >= 2 rollouts of a prompt with k successes (reward >= ``threshold``)
     has the unbiased variance sigma^2 = k (G - k) / (G (G - 1)), largest at k = G / 2;
-    its normalised value (arXiv 2509.19803, sec. 3)
+    its normalised value (arXiv 2509.19803)
 
         p = sigma^2 / sigma^2_max = 4 k (G - k) / (G^2 - (G mod 2))   in [0, 1]
 
@@ -141,8 +141,9 @@ class Vcrl(Scheduler):
     slots from the bank in the same step; here the choice is made before the
     rollouts, from the previous steps' groups, so no rollout is spent on a prompt
     that is then dropped, and the replayed share is a fixed ``replay_ratio`` rather
-    than the share dropped; kappa is one constant (no warm-up schedule), and the
-    bank is unbounded (every arm has a slot; eviction is by p < kappa only).
+    than the share dropped; kappa is one constant, and the bank is unbounded (every
+    arm has a slot; eviction is by p < kappa only). The paper's text was not readable
+    here: kappa, momentum and the bank's size are our choices, not checked against it.
 
     Example::
 
