@@ -89,3 +89,17 @@ def test_kernel_is_callable_from_compiled_code():
     out = np.empty(3, dtype=np.int64)
     run(np.array([0.5, 0.1, 0.95]), out)
     np.testing.assert_array_equal(out, bc.allocate_knapsack([0.5, 0.1, 0.95], 24))
+
+
+def test_allocate_knapsack_for_reads_the_posterior_means():
+    s = bc.make("thompson", n_arms=5, seed=0)
+    s.update(np.array([0, 1, 2]), np.array([[1.0, 0.0, 0.0, 0.0], [1.0] * 4, [0.0] * 4]))
+    arms = np.array([0, 1, 2, 3])
+    state = s.state_dict()
+    means = state["alpha"][arms] / (state["alpha"][arms] + state["beta"][arms])
+    np.testing.assert_array_equal(bc.allocate_knapsack_for(s, arms, 24, max_size=12),
+                                  bc.allocate_knapsack(means, 24, max_size=12))
+    with pytest.raises(TypeError, match="DumpUCB keeps no Beta posterior"):
+        bc.allocate_knapsack_for(bc.make("dump-ucb", n_arms=5), arms, 24)
+    with pytest.raises(ValueError, match="arm id 5, outside 0..4"):
+        bc.allocate_knapsack_for(s, np.array([0, 5]), 24)
