@@ -13,6 +13,7 @@ from ._registry import REGISTRY, available, make, scheduler_classes
 from .allocation import allocate_by_weight, allocate_for, allocate_rollouts, allocate_rollouts_posterior
 from .base import Scheduler
 from .gates import FilledBatch, fill_batch, keep_mixed
+from .knapsack import allocate_knapsack, allocate_knapsack_for
 from .state_io import load_state, read_state, save_state
 
 __version__ = "0.1.0"
@@ -23,5 +24,6 @@ globals().update({cls.__name__: cls for cls in scheduler_classes()})
 
 __all__ = sorted(cls.__name__ for cls in scheduler_classes()) + [
     "REGISTRY", "Scheduler", "available", "make", "__version__",
-    "allocate_by_weight", "allocate_for", "allocate_rollouts", "allocate_rollouts_posterior",
+    "allocate_by_weight", "allocate_for", "allocate_knapsack", "allocate_knapsack_for",
+    "allocate_rollouts", "allocate_rollouts_posterior",
     "FilledBatch", "fill_batch", "keep_mixed", "load_state", "read_state", "save_state"]

@@ -10,7 +10,7 @@ cannot nest: Numba cannot type a chain that calls itself. The simulator does not
 these chains; it compiles only the scheduler it runs (``banditcurr._compiled``).
 """
 
-from . import cures, dump_ucb, exp3s, greso, learnability, plr, retire, sec, thompson, tscl, uniform
+from . import cures, dump_ucb, exp3s, greso, learnability, plr, retire, sec, thompson, tscl, uniform, vcrl
 from ._jit import jit
 
 #: leaf kind -> Kernels
@@ -26,6 +26,7 @@ KINDS = (
     learnability.Learnability.kernels,
     greso.Greso.kernels,
     retire.Retire.kernels,
+    vcrl.Vcrl.kernels,
 )
 
 #: the registered names of the plain schedulers -> (class, preset), for composites' arguments
@@ -41,6 +42,7 @@ NAMED = {
     'learnability': (learnability.Learnability, {}),
     'greso': (greso.Greso, {}),
     'retire': (retire.Retire, {}),
+    'vcrl': (vcrl.Vcrl, {}),
     'sfl': (learnability.Learnability, {'uniform_mix': 0.5}),
 }
 
@@ -69,6 +71,8 @@ def init_leaf(kind, params, n_arms, f, i):
         greso._init(params, n_arms, f, i)
     elif kind == 10:
         retire._init(params, n_arms, f, i)
+    elif kind == 11:
+        vcrl._init(params, n_arms, f, i)
 
 
 @jit
@@ -95,6 +99,8 @@ def update_leaf(kind, params, n_arms, f, i, arms, rewards, offsets):
         greso._update(params, n_arms, f, i, arms, rewards, offsets)
     elif kind == 10:
         retire._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 11:
+        vcrl._update(params, n_arms, f, i, arms, rewards, offsets)
 
 
 @jit
@@ -121,6 +127,8 @@ def sample_leaf(kind, params, n_arms, f, i, rng, out):
         greso._sample(params, n_arms, f, i, rng, out)
     elif kind == 10:
         retire._sample(params, n_arms, f, i, rng, out)
+    elif kind == 11:
+        vcrl._sample(params, n_arms, f, i, rng, out)
 
 
 @jit
@@ -147,3 +155,5 @@ def probs_leaf(kind, params, n_arms, f, i, out):
         greso._probs(params, n_arms, f, i, out)
     elif kind == 10:
         retire._probs(params, n_arms, f, i, out)
+    elif kind == 11:
+        vcrl._probs(params, n_arms, f, i, out)

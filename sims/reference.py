@@ -9,8 +9,9 @@ two statistically, and the benchmark compares their speed on the same workload.
 import numpy as np
 
 import banditcurr as bc
-from banditcurr.allocation import allocate_for, allocate_rollouts
+from banditcurr.allocation import allocate_for, allocate_rollouts, has_posterior
 
+from ._engine import KNAPSACK_MAX_FACTOR
 from .schedulers import FixedSchedule
 
 
@@ -147,6 +148,10 @@ def run_reference(setup, seed_streams, progress=None):
                                          confidence=setup.confidence)
                 elif setup.allocation == "oracle":  # the same from the true success probability
                     sizes = allocate_rollouts(p, budget, saturation=setup.saturation)
+                elif setup.allocation == "knapsack":  # Knapsack-RL from the posterior mean, else the true p
+                    cap = min(KNAPSACK_MAX_FACTOR * group, budget)
+                    sizes = (bc.allocate_knapsack_for(scheduler, arms, budget, max_size=cap) if has_posterior(scheduler)
+                             else bc.allocate_knapsack(p, budget, max_size=cap))
                 else:
                     sizes = np.full(arms.size, group)
                 rolled = sizes > 0  # a prompt given no rollouts is not rolled out

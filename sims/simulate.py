@@ -37,7 +37,7 @@ from .schedulers import FixedSchedule, parse_spec, resolve_arm_level
 ENGINES = ("numba", "numpy")
 GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC}
 ALLOCATIONS = {"fixed": _engine.ALLOCATION_FIXED, "posterior": _engine.ALLOCATION_POSTERIOR,
-               "oracle": _engine.ALLOCATION_ORACLE}
+               "oracle": _engine.ALLOCATION_ORACLE, "knapsack": _engine.ALLOCATION_KNAPSACK_POSTERIOR}
 OPTIMIZERS = {"sgd": _engine.OPTIMIZER_SGD, "adam": _engine.OPTIMIZER_ADAM}
 TRACE_FIELDS = ("arm", "prompt", "successes", "size", "trained")
 STATE_MEMORY_LIMIT = 4 * 2**30  # bytes of scheduler state over all seeds
@@ -230,7 +230,9 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     CurES's Neyman allocation of the same budget B x G from the scheduler's Beta
     posterior ("posterior": cures, thompson, learnability) or from the learner's true
     success probability ("oracle"), with ``saturation`` and ``confidence`` as in
-    ``banditcurr.allocation``. ``engine``: "numba" or "numpy". ``threads``: parallel
+    ``banditcurr.allocation``; or "knapsack", Knapsack-RL's exact allocation
+    (``banditcurr.allocate_knapsack``, at most 8 G a prompt) from the posterior mean
+    when the scheduler keeps one, else from the true p. ``engine``: "numba" or "numpy". ``threads``: parallel
     threads of the compiled engine (default: ``default_threads()``); results do not
     depend on it. ``progress``: a
     callable receiving the number of steps just completed (e.g. a tqdm ``update``).
@@ -273,9 +275,22 @@ def engine_settings(setup):
     settings_f = np.array([sc.learning_rate, sc.forgetting, setup.saturation, setup.confidence, sc.adam_beta1,
                            sc.adam_beta2, sc.adam_eps, sc.memorization, sc.update_noise], dtype=np.float64)
     settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
-                           GATES[setup.gate], setup.max_rounds, ALLOCATIONS[setup.allocation],
+                           GATES[setup.gate], setup.max_rounds, allocation_code(setup),
                            OPTIMIZERS[sc.optimizer]], dtype=np.int64)
     return settings_f, settings_i
+
+
+def allocation_code(setup):
+    """The engine's allocation code: "knapsack" reads the scheduler's posterior mean when
+    it keeps one, else the true p (as "oracle")."""
+    if setup.allocation == "knapsack" and not uses_posterior(setup.template):
+        return _engine.ALLOCATION_KNAPSACK_ORACLE
+    return ALLOCATIONS[setup.allocation]
+
+
+def uses_posterior(template):
+    """True if allocation can read ``template``'s Beta posteriors."""
+    return not isinstance(template, FixedSchedule) and has_posterior(template)
 
 
 def compile_engine(setup):

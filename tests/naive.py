@@ -926,3 +926,84 @@ class NaiveRetire:
         picks = [active[j] for j in rng.sample_distinct(len(active), batch - n_readmit)]
         picks += [retired[j] for j in rng.sample_distinct(len(retired), n_readmit)]
         return np.array(picks, dtype=np.int64)
+
+
+class NaiveVcrl:
+    """VCRL: normalised variance p = 4 k (G - k) / (G^2 - G mod 2) per group; a bank of
+    prompts with p >= kappa (priority p, then a momentum average); a prompt-level batch
+    replays the bank's top priorities, the rest uniform over the others."""
+
+    def __init__(self, n_arms, threshold=0.5, kappa=0.8, momentum=0.9, replay_ratio=0.5):
+        self.k, self.threshold, self.kappa, self.momentum, self.rho = n_arms, threshold, kappa, momentum, replay_ratio
+        self.priority = np.zeros(n_arms)
+
+    def update(self, arms, rewards, offsets):
+        for arm, group in zip(arms, groups(rewards, offsets)):
+            size = len(group)
+            if size < 2:
+                continue
+            wins = int(np.sum(group >= self.threshold))
+            p = 4.0 * wins * (size - wins) / (size * size - size % 2)
+            if p < self.kappa:
+                self.priority[arm] = 0.0
+            elif self.priority[arm] > 0.0:
+                self.priority[arm] = self.momentum * self.priority[arm] + (1.0 - self.momentum) * p
+            else:
+                self.priority[arm] = p
+
+    def probs(self):
+        total = sum(self.priority.tolist())
+        if total == 0.0:
+            return np.full(self.k, 1.0 / self.k)
+        return (1.0 - self.rho) / self.k + self.rho * self.priority / total
+
+    def sample(self, rng, batch):
+        if batch > self.k:
+            return sample_from_probs(rng, self.probs(), batch)
+        bank = np.flatnonzero(self.priority > 0)
+        n_replay = min(int(self.rho * batch), len(bank))
+        chosen = []
+        if n_replay > 0:
+            keys = self.priority
+            cut = np.sort(keys)[::-1][n_replay - 1]
+            above = np.flatnonzero(keys > cut)
+            tied = np.flatnonzero(keys == cut)
+            above = above[np.argsort(-keys[above], kind="stable")]
+            chosen = list(above) + [tied[j] for j in rng.sample_distinct(len(tied), n_replay - len(above))]
+        taken = set(chosen)
+        rest = [k for k in range(self.k) if k not in taken]
+        return np.array(chosen + [rest[j] for j in rng.sample_distinct(len(rest), batch - n_replay)], dtype=np.int64)
+
+
+def knapsack_value(p, n):
+    """Knapsack-RL: V(N, p) = (1 - p^N - (1 - p)^N) p (1 - p)^2, powers by repeated products."""
+    success_power = failure_power = 1.0
+    for _ in range(n):
+        success_power *= p
+        failure_power *= 1.0 - p
+    return (1.0 - success_power - failure_power) * (p * (1.0 - p) * (1.0 - p)) if n else 0.0
+
+
+def allocate_knapsack(success, budget, min_size=2, max_size=None):
+    """Exact knapsack by dynamic programming over (prompts, budget spent): each prompt 0
+    or min_size..max_size rollouts; ties keep 0, then the fewest, for the later prompt."""
+    high = min(max_size or budget, budget)
+    best = [0.0] + [-math.inf] * budget
+    choices = []
+    for p in success:
+        values = [knapsack_value(p, k) for k in range(high + 1)]
+        nxt, pick = [], []
+        for b in range(budget + 1):
+            top, arg = best[b], 0
+            for k in range(min_size, min(high, b) + 1):
+                if best[b - k] > -math.inf and best[b - k] + values[k] > top:
+                    top, arg = best[b - k] + values[k], k
+            nxt.append(top)
+            pick.append(arg)
+        best = nxt
+        choices.append(pick)
+    out, left = [0] * len(success), budget
+    for x in range(len(success) - 1, -1, -1):
+        out[x] = choices[x][left]
+        left -= out[x]
+    return np.array(out, dtype=np.int64), best[budget]

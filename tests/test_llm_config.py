@@ -40,6 +40,7 @@ def test_defaults_validate(model_dir):
     ({"scheduler": "dump-cub"}, r"unknown scheduler 'dump-cub'"),
     ({"engine": "sglang"}, r"engine must be one of 'vllm', 'hf'. Got 'sglang'"),
     ({"arm_level": "token"}, r"arm_level must be one of"),
+    ({"allocation": "greedy"}, r"allocation must be one of 'neyman', 'knapsack'. Got 'greedy'"),
     ({"top_p": 1.5}, r"'top_p' parameter of TrainConfig must be a float > 0 and <= 1. Got 1.5"),
     ({"steps": 0}, r"'steps' parameter of TrainConfig must be an int >= 1. Got 0"),
     ({"steps": 3.0}, r"'steps' parameter of TrainConfig must be an int. Got 3.0"),

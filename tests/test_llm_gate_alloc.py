@@ -117,6 +117,17 @@ def test_allocation_gives_variable_group_sizes_summing_to_the_budget(model_dir, 
     assert any(r["curriculum/skipped_prompts"] > 0 for r in steps)
 
 
+def test_knapsack_allocation_spends_the_budget_from_the_posterior_means(model_dir, tmp_path, monkeypatch):
+    calls = _record_updates(monkeypatch)
+    budget = 24
+    config = _config(model_dir, tmp_path, scheduler="thompson", arm_level="prompt", rollout_budget=budget,
+                     allocation="knapsack", micro_batch=8, steps=3, n_train=2)
+    result = train(config)
+    sizes = [np.diff(offsets) for scheduler, _, _, offsets in calls if scheduler is result.scheduler]
+    assert len(sizes) == config.steps and all(s.sum() == budget and s.min() >= 2 for s in sizes)
+    assert (sizes[0] == budget // config.batch_prompts).all()  # equal means, concave values: equal shares
+
+
 @pytest.mark.parametrize("overrides, match", [
     ({"rollout_budget": 6}, r"rollout_budget = 6 is below 2 \* batch_prompts = 8"),
     ({"rollout_budget": 32}, r"'dump-ucb' keeps none\. Use one of: .*cures"),

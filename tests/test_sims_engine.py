@@ -301,3 +301,17 @@ def test_posterior_allocation_needs_a_posterior(small):
         sims.simulate(small, "uniform", allocation="neyman")
     with pytest.raises(ValueError, match=r"needs group_size >= 2"):
         sims.simulate(small, "uniform", allocation="oracle", group_size=1)
+
+
+def test_knapsack_allocation_spends_the_budget_and_engines_agree():
+    pool = sims.make_scenario("math-pool", prompts_per_level=200, eval_prompts=20, batch_size=16, steps=12)
+    fast = {}
+    for spec in ("uniform", "thompson"):  # true p; the posterior mean
+        fast[spec] = sims.simulate(pool, spec, seeds=40, allocation="knapsack")
+        slow = sims.simulate(pool, spec, seeds=20, allocation="knapsack", engine="numpy", seed=3)
+        assert np.all(np.diff(fast[spec].rollouts, axis=1, prepend=0) == 16 * 8)  # the budget, exactly
+        assert _welch_close(fast[spec].mean_accuracy[:, -1], slow.mean_accuracy[:, -1])
+        assert _welch_close(fast[spec].arm_counts.sum(axis=2).mean(axis=1).astype(float),
+                            slow.arm_counts.sum(axis=2).mean(axis=1))
+    plain = sims.simulate(pool, "uniform", seeds=8)
+    assert fast["uniform"].zero_variance.mean() < plain.zero_variance.mean()
