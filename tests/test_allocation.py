@@ -92,7 +92,7 @@ def test_posterior_saturation_by_confidence():
     assert allocate_rollouts_posterior([7.0, 1.0], [1.0, 1.0], 16, confidence=None)[0] > 0
 
 
-@njit(cache=True)
+@njit  # not disk-cached: Numba would key it on this file alone, not on the kernels it calls
 def _compiled_caller(alpha, beta, budget, out):
     """What a compiled simulator does: posterior -> sigma -> group sizes."""
     sigma = np.empty(alpha.shape[0])
@@ -100,7 +100,7 @@ def _compiled_caller(alpha, beta, budget, out):
     allocation._allocate(sigma, budget, 2, 0, out)
 
 
-@njit(cache=True)
+@njit  # not disk-cached: Numba would key it on this file alone, not on the kernels it calls
 def _compiled_from_state(f, n_arms, arms, budget, out):
     """The same from a scheduler's state (f, as the compiled loop holds it)."""
     sigma = np.empty(arms.shape[0])

@@ -15,13 +15,15 @@ import pytest
 import banditcurr as bc
 from banditcurr import _dispatch, _gen_dispatch, _registry
 from banditcurr._compiled import init_any, probs_any, sample_any, specialise, update_any
-from banditcurr._jit import jit
+from numba import njit
 
 NAMES = bc.available()
 N_ARMS = 7
 
 
-@jit
+# Not disk-cached (unlike banditcurr's ``jit``): Numba would key a cache of a function
+# defined here on this file alone, and reuse it after the kernels it inlines changed.
+@njit
 def _compiled_step(kind, params, n_arms, f, i, rng, out, rewards, offsets, p):
     """sample (into out), update with the drawn arms, probs: as the class's verbs do."""
     sample_any(kind, params, n_arms, f, i, rng, out)
@@ -29,7 +31,7 @@ def _compiled_step(kind, params, n_arms, f, i, rng, out, rewards, offsets, p):
     probs_any(kind, params, n_arms, f, i, p)
 
 
-@jit
+@njit
 def _compiled_init(kind, params, n_arms, f, i):
     init_any(kind, params, n_arms, f, i)
 

@@ -45,7 +45,7 @@ def test_keep_mixed_regular_batch():
     np.testing.assert_array_equal(keep_mixed([[1, 1, 1], [0, 1, 0], [0, 0, 0]]), [False, True, False])
 
 
-@njit(cache=True)
+@njit  # not disk-cached: Numba would key it on this file alone, not on the kernels it calls
 def _compiled_gate(rewards, offsets):
     keep = np.empty(offsets.shape[0] - 1, dtype=np.bool_)
     return gates._keep_groups(rewards, offsets, keep), keep
