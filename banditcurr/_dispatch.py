@@ -10,7 +10,7 @@ cannot nest: Numba cannot type a chain that calls itself. The simulator does not
 these chains; it compiles only the scheduler it runs (``banditcurr._compiled``).
 """
 
-from . import cures, dump_ucb, exp3s, learnability, plr, sec, thompson, tscl, uniform
+from . import adarft, cures, dump_ucb, e2h, exp3s, learnability, plr, sec, thompson, tscl, uniform
 from ._jit import jit
 
 #: leaf kind -> Kernels
@@ -24,6 +24,8 @@ KINDS = (
     plr.PLR.kernels,
     thompson.Thompson.kernels,
     learnability.Learnability.kernels,
+    adarft.AdaRFT.kernels,
+    e2h.E2H.kernels,
 )
 
 #: the registered names of the plain schedulers -> (class, preset), for composites' arguments
@@ -37,6 +39,8 @@ NAMED = {
     'plr': (plr.PLR, {}),
     'thompson': (thompson.Thompson, {}),
     'learnability': (learnability.Learnability, {}),
+    'adarft': (adarft.AdaRFT, {}),
+    'e2h': (e2h.E2H, {}),
     'sfl': (learnability.Learnability, {'uniform_mix': 0.5}),
 }
 
@@ -61,6 +65,10 @@ def init_leaf(kind, params, n_arms, f, i):
         thompson._init(params, n_arms, f, i)
     elif kind == 8:
         learnability._init(params, n_arms, f, i)
+    elif kind == 9:
+        adarft._init(params, n_arms, f, i)
+    elif kind == 10:
+        e2h._init(params, n_arms, f, i)
 
 
 @jit
@@ -83,6 +91,10 @@ def update_leaf(kind, params, n_arms, f, i, arms, rewards, offsets):
         thompson._update(params, n_arms, f, i, arms, rewards, offsets)
     elif kind == 8:
         learnability._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 9:
+        adarft._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 10:
+        e2h._update(params, n_arms, f, i, arms, rewards, offsets)
 
 
 @jit
@@ -105,6 +117,10 @@ def sample_leaf(kind, params, n_arms, f, i, rng, out):
         thompson._sample(params, n_arms, f, i, rng, out)
     elif kind == 8:
         learnability._sample(params, n_arms, f, i, rng, out)
+    elif kind == 9:
+        adarft._sample(params, n_arms, f, i, rng, out)
+    elif kind == 10:
+        e2h._sample(params, n_arms, f, i, rng, out)
 
 
 @jit
@@ -127,3 +143,7 @@ def probs_leaf(kind, params, n_arms, f, i, out):
         thompson._probs(params, n_arms, f, i, out)
     elif kind == 8:
         learnability._probs(params, n_arms, f, i, out)
+    elif kind == 9:
+        adarft._probs(params, n_arms, f, i, out)
+    elif kind == 10:
+        e2h._probs(params, n_arms, f, i, out)

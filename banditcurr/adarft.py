@@ -1,0 +1,151 @@
+"""AdaRFT: a target difficulty moved by the batch reward; train on the items nearest it.
+
+Source: "Efficient Reinforcement Finetuning via Adaptive Curriculum Learning" (Shi et
+al., arXiv 2504.05520) and its released sampler (verl ``recipe/adarft``).
+"""
+
+import math
+
+import numpy as np
+
+from ._difficulty import DifficultyScheduler, label_range
+from ._jit import jit
+from ._params import Param
+from ._sampling import sample_from_probs
+from .base import Kernels
+from .learnability import select_largest
+
+# params layout (order of AdaRFT.params)
+_BETA, _ALPHA, _ETA, _INITIAL_TARGET = range(4)
+
+
+@jit
+def _sizes(params, n_arms):
+    return n_arms + 1, 0
+
+
+@jit
+def _views(params, n_arms, f, i):
+    return (
+        f[:n_arms],  # difficulty: d_k, the label of each arm (larger = harder)
+        f[n_arms:n_arms + 1],  # target: T, the target difficulty, in [min d, max d]
+    )
+
+
+FIELDS = ("difficulty", "target")
+
+
+@jit
+def _start(params, n_arms, f, i):
+    """T_0 = min d + initial_target / 100 * (max d - min d), from the labels in f."""
+    difficulty, target = _views(params, n_arms, f, i)
+    low, high = label_range(difficulty)
+    target[0] = min(low + params[_INITIAL_TARGET] / 100.0 * (high - low), high)
+
+
+@jit
+def _init(params, n_arms, f, i):
+    difficulty, target = _views(params, n_arms, f, i)
+    for k in range(n_arms):
+        difficulty[k] = k
+    _start(params, n_arms, f, i)
+
+
+@jit
+def _update(params, n_arms, f, i, arms, rewards, offsets):
+    """One call = one step: R = the mean of all rewards in the call,
+    T <- clip(T + eta / 100 * (max d - min d) * tanh(alpha (R - beta)), min d, max d)."""
+    difficulty, target = _views(params, n_arms, f, i)
+    n = offsets[arms.shape[0]]
+    total = 0.0
+    for j in range(n):
+        total += rewards[j]
+    low, high = label_range(difficulty)
+    step = params[_ETA] / 100.0 * (high - low)
+    moved = target[0] + step * math.tanh(params[_ALPHA] * (total / n - params[_BETA]))
+    target[0] = min(max(moved, low), high)
+
+
+@jit
+def _probs(params, n_arms, f, i, out):
+    """Uniform over the arms nearest T (|d_k - T| minimal), 0 elsewhere."""
+    difficulty, target = _views(params, n_arms, f, i)
+    nearest = np.inf
+    for k in range(n_arms):
+        nearest = min(nearest, abs(difficulty[k] - target[0]))
+    count = 0
+    for k in range(n_arms):
+        out[k] = 1.0 if abs(difficulty[k] - target[0]) == nearest else 0.0
+        count += int(out[k])
+    for k in range(n_arms):
+        out[k] /= count
+
+
+@jit
+def _sample(params, n_arms, f, i, rng, out):
+    difficulty, target = _views(params, n_arms, f, i)
+    batch = out.shape[0]
+    if batch > n_arms:  # distribution level: every slot from the nearest arms
+        p = np.empty(n_arms)
+        _probs(params, n_arms, f, i, p)
+        sample_from_probs(rng, p, out)
+        return
+    keys = np.empty(n_arms)
+    for k in range(n_arms):
+        keys[k] = -abs(difficulty[k] - target[0])
+    select_largest(rng, keys, batch, out)
+
+
+KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
+
+
+class AdaRFT(DifficultyScheduler):
+    """AdaRFT: a target difficulty T follows the batch reward; the batch is the arms nearest T.
+
+    Each ``update`` call is one training step, with R = the mean reward of all its
+    rollouts:
+
+        T <- clip(T + eta / 100 * (d_max - d_min) * tanh(alpha (R - beta)), d_min, d_max)
+
+    ``sample(B)`` with B <= K: the B arms of smallest |d_k - T| (ties at the cut broken
+    at random; the released sampler's ``argsort`` of the distances). B > K (levels as
+    arms): every slot drawn from ``probs()``, uniform over the arms nearest T.
+
+    Difficulty labels d (``difficulty=``, K finite floats, larger = harder; default the
+    arm index, for arms ordered easy -> hard) are state: saved and restored with it.
+    d_min, d_max are the labels' range; eta is a percentage of it, so labels on the
+    paper's 0..100 scale get the paper's rule exactly. T starts at
+    d_min + initial_target / 100 * (d_max - d_min).
+
+    Defaults (the paper's and the released run script's): beta = 0.5 (the target
+    reward), alpha = 2, eta = 50 on d in [0, 100]; initial_target = 0 (start at the
+    easiest items; our choice, the released script does not set it).
+    ``batch_split_invariant`` is False: R is a per-call mean.
+
+    Example::
+
+        s = bc.make("adarft", n_arms=len(prompts), seed=0, difficulty=scores_0_to_100)
+        arms = s.sample(128)
+        s.update(arms, rewards)              # rewards (128, G)
+    """
+
+    name = "adarft"
+    kernels = KERNELS
+    start = staticmethod(_start)
+    arm_level = "prompt"  # AdaRFT: per-prompt difficulty scores, the batch nearest T
+    batch_split_invariant = False
+    params = (
+        Param("beta", 0.5, "float", doc="the target reward: T rises while the batch reward exceeds it"),
+        Param("alpha", 2.0, "float", low=0.0, low_open=True, doc="sensitivity: tanh(alpha (R - beta))"),
+        Param("eta", 50.0, "float", low=0.0, high=100.0, low_open=True,
+              doc="step size of T, in percent of the difficulty range"),
+        Param("initial_target", 0.0, "float", low=0.0, high=100.0,
+              doc="T at the start, in percent of the difficulty range (0 = the easiest)"),
+    )
+
+    def _check_state(self, arrays):
+        super()._check_state(arrays)
+        low, high = (float(x) for x in label_range(arrays["difficulty"]))
+        target = float(arrays["target"][0])
+        if not low <= target <= high:
+            self._refuse_state(f"holds a target difficulty {target!r} outside the labels' range [{low!r}, {high!r}]")
