@@ -107,3 +107,24 @@ def test_a_target_outside_the_labels_is_refused_unchanged():
     with pytest.raises(ValueError, match="target difficulty 7.0 outside"):
         s.load_state_dict(state)
     assert s.state_dict()["target"][0] == 0.0
+
+
+def test_the_simulator_passes_the_scenarios_labels():
+    """Prompt level: labels = each prompt's distribution (default) or its own difficulty;
+    distribution level: the distribution index. e2h's horizon = the run's steps."""
+    from banditcurr import sims
+    from banditcurr.sims.simulate import prepare
+
+    scenario = sims.make_scenario("kk12")
+    setup = prepare(scenario, "adarft", seeds=1, steps=5)
+    assert setup.arm_level == "prompt"
+    np.testing.assert_array_equal(setup.template.difficulty(), scenario.train_dist)
+    setup = prepare(scenario, "adarft:difficulty=prompts", seeds=1, steps=5)
+    np.testing.assert_array_equal(setup.template.difficulty(), scenario.train_difficulty)
+    setup = prepare(scenario, "adarft@distribution", seeds=1, steps=5)
+    np.testing.assert_array_equal(setup.template.difficulty(), np.arange(12))
+    assert prepare(scenario, "e2h", seeds=1, steps=7).template.hyperparameters["horizon"] == 7
+    with pytest.raises(ValueError, match="prompt level"):
+        prepare(scenario, "adarft@distribution:difficulty=prompts", seeds=1, steps=5)
+    with pytest.raises(ValueError, match="one of"):
+        prepare(scenario, "adarft:difficulty=hardness", seeds=1, steps=5)
