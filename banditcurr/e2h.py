@@ -30,7 +30,7 @@ def _sizes(params, n_arms):
 def _views(params, n_arms, f, i):
     return (
         f[:n_arms],  # difficulty: d_k, the level of each arm (larger = harder)
-        i[:1],  # step: t, the batches drawn so far (sample calls)
+        i[:1],  # step: t, the batches drawn so far (sample calls), at most the horizon
     )
 
 
@@ -66,7 +66,7 @@ def _probs(params, n_arms, f, i, out):
     low, high = label_range(difficulty)
     levels = high - low + 1.0
     horizon = params[_HORIZON]
-    progress = min(step[0], horizon) / horizon
+    progress = step[0] / horizon
     mix = params[_UNIFORM_MIX]
     if params[_SCHEDULE] == _COSINE:
         a = 0.5 * (1.0 + math.cos(math.pi * progress))
@@ -98,7 +98,7 @@ def _sample(params, n_arms, f, i, rng, out):
     p = np.empty(n_arms)
     _probs(params, n_arms, f, i, p)
     sample_from_probs(rng, p, out)
-    step[0] += 1
+    step[0] = min(step[0] + 1, int(params[_HORIZON]))  # the law is fixed from t = T on
 
 
 KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
@@ -109,7 +109,7 @@ class E2H(DifficultyScheduler):
 
     Arm k sits at level x_k = d_k - min d (labels d: ``difficulty=``, default the arm
     index, levels ordered easy -> hard); L = max d - min d + 1 levels. At step t (the
-    number of ``sample`` calls so far, capped at the horizon T):
+    number of ``sample`` calls so far, which stops at the horizon T):
 
         cosine (E2H-C):   w_k = a (L - x_k) + (1 - a) (x_k + 1),  a = (1 + cos(pi t / T)) / 2
         gaussian (E2H-G): w_k = exp(-(x_k - mu_t)^2 / (2 sigma^2)), mu_t = (t / T)^mu_exp (L - 1)
@@ -146,5 +146,6 @@ class E2H(DifficultyScheduler):
 
     def _check_state(self, arrays):
         super()._check_state(arrays)
-        if arrays["step"][0] < 0:
-            self._refuse_state(f"holds a negative step count {int(arrays['step'][0])}")
+        step, horizon = int(arrays["step"][0]), self.hyperparameters["horizon"]
+        if not 0 <= step <= horizon:
+            self._refuse_state(f"holds a step count {step} outside 0..horizon = {horizon}")

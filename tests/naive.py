@@ -860,7 +860,7 @@ class NaiveAdaRFT:
 
 class NaiveE2H:
     """E2H's cosine and Gaussian schedules as the paper's sampler computes them, with
-    levels x = d - min d; the step advances once per sample call."""
+    levels x = d - min d; the step advances once per sample call, up to the horizon."""
 
     def __init__(self, n_arms, schedule="cosine", horizon=100, mu_exp=0.5, sigma=0.5, uniform_mix=None,
                  difficulty=None):
@@ -874,7 +874,7 @@ class NaiveE2H:
     def probs(self):
         x = self.d - self.d.min()
         levels = self.d.max() - self.d.min() + 1.0
-        progress = min(self.step, self.horizon) / self.horizon
+        progress = self.step / self.horizon
         if self.schedule == "cosine":
             a = 0.5 * (1.0 + math.cos(math.pi * progress))
             w = [a * (levels - xk) + (1.0 - a) * (xk + 1.0) for xk in x]
@@ -891,5 +891,5 @@ class NaiveE2H:
 
     def sample(self, rng, batch):
         arms = sample_from_probs(rng, self.probs(), batch)
-        self.step += 1
+        self.step = min(self.step + 1, self.horizon)
         return arms

@@ -86,9 +86,18 @@ def test_prompt_labels_follow_their_level():
     np.testing.assert_allclose(p.reshape(3, 2).sum(axis=1), released_gaussian(0, 10, 3), rtol=1e-12)
 
 
-def test_a_negative_step_is_refused():
-    s = bc.make("e2h", n_arms=3, seed=0)
+@pytest.mark.parametrize("step", [-1, 11])
+def test_a_step_outside_the_horizon_is_refused(step):
+    s = bc.make("e2h", n_arms=3, seed=0, horizon=10)
     state = s.state_dict()
-    state["step"] = np.array([-1])
-    with pytest.raises(ValueError, match="negative step"):
+    state["step"] = np.array([step])
+    with pytest.raises(ValueError, match=f"step count {step} outside 0..horizon = 10"):
         s.load_state_dict(state)
+    assert s.state_dict()["step"][0] == 0
+
+
+def test_the_step_stops_at_the_horizon():
+    s = bc.make("e2h", n_arms=3, seed=0, horizon=2)
+    for _ in range(5):
+        s.sample(1)
+    assert s.state_dict()["step"][0] == 2
