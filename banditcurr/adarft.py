@@ -1,7 +1,8 @@
 """AdaRFT: a target difficulty moved by the batch reward; train on the items nearest it.
 
 Source: "Efficient Reinforcement Finetuning via Adaptive Curriculum Learning" (Shi et
-al., arXiv 2504.05520) and its released sampler (verl ``recipe/adarft``).
+al., arXiv 2504.05520) and its released code (uscnlp-lime/verl: ``CurriculumSampler``,
+the target update in ``ray_trainer.py``; verl ``recipe/adarft``).
 """
 
 import math
@@ -118,8 +119,9 @@ class AdaRFT(DifficultyScheduler):
     d_min + initial_target / 100 * (d_max - d_min).
 
     Defaults (the paper's and the released run script's): beta = 0.5 (the target
-    reward), alpha = 2, eta = 50 on d in [0, 100]; initial_target = 0 (start at the
-    easiest items; our choice, the released script does not set it).
+    reward), alpha = 2, eta = 50 on d in [0, 100]; initial_target = 0 (the released
+    trainer starts at target_difficulty = 0 = d_min). Changes from the release: d_min,
+    d_max come from the labels; ties at the cut are drawn at random.
     ``batch_split_invariant`` is False: R is a per-call mean.
 
     Example::
