@@ -832,18 +832,20 @@ def top_with_random_ties(rng, keys, batch):
 
 
 class NaiveAdaRFT:
-    """AdaRFT as its formula reads: T <- clip(T + eta% of the range * tanh(alpha (R - beta)));
+    """AdaRFT as its formula reads: T <- clip(T + eta% of [d_min, d_max] * tanh(alpha (R - beta)));
     the B labels nearest T (B <= K), or slots uniform over the nearest labels."""
 
-    def __init__(self, n_arms, beta=0.5, alpha=2.0, eta=50.0, initial_target=0.0, difficulty=None):
+    def __init__(self, n_arms, beta=0.5, alpha=2.0, eta=50.0, initial_target=0.0, d_min=None, d_max=None,
+                 difficulty=None):
         self.d = np.arange(n_arms, dtype=float) if difficulty is None else np.array(difficulty, dtype=float)
         self.beta, self.alpha, self.eta = beta, alpha, eta
-        low, high = self.d.min(), self.d.max()
+        self.bounds = (self.d.min(), self.d.max()) if d_min is None else (d_min, d_max)
+        low, high = self.bounds
         self.target = min(low + initial_target / 100.0 * (high - low), high)
 
     def update(self, arms, rewards, offsets):
         values = list(np.asarray(rewards, dtype=float)[:offsets[-1]])
-        low, high = self.d.min(), self.d.max()
+        low, high = self.bounds
         moved = self.target + self.eta / 100.0 * (high - low) * math.tanh(self.alpha * (seq_mean(values) - self.beta))
         self.target = min(max(moved, low), high)
 

@@ -15,6 +15,7 @@ options = st.fixed_dictionaries({
     "alpha": st.sampled_from([2.0, 0.5, 10.0]),
     "eta": st.sampled_from([50.0, 10.0, 100.0]),
     "initial_target": st.sampled_from([0.0, 30.0, 100.0]),
+    "bounds": st.sampled_from([(None, None), (0.0, 100.0), (2.0, 3.0)]),
 })
 labels = st.sampled_from(["index", "integer levels", "reals"])
 
@@ -34,6 +35,8 @@ def test_kernels_equal_the_twin(opts, kind, n_arms, n_steps, ragged, seed):
     """Same draws (exactly) and the same target and probs on a random stream."""
     rng = np.random.default_rng(seed)
     difficulty = make_labels(kind, n_arms, rng)
+    opts = dict(opts)
+    opts["d_min"], opts["d_max"] = opts.pop("bounds")
     scheduler = bc.make("adarft", n_arms=n_arms, seed=seed, difficulty=difficulty, **opts)
     twin = NaiveAdaRFT(n_arms, difficulty=difficulty, **opts)
 
@@ -98,6 +101,21 @@ def test_difficulty_round_trips_with_the_state():
     resumed = bc.AdaRFT.from_state_dict(state)
     np.testing.assert_array_equal(resumed.difficulty(), [10.0, 50.0, 90.0, 100.0])
     assert np.array_equal(resumed.sample(2), s.sample(2))
+
+
+def test_release_bounds_give_the_release_step():
+    """d_min = 0, d_max = 100 (the release's flags) with labels 20..60: T starts at 0
+    and moves by eta = 50 tanh(...), whatever the labels' own range."""
+    s = bc.make("adarft", n_arms=3, seed=0, difficulty=[20.0, 40.0, 60.0], d_min=0, d_max=100)
+    assert s.state_dict()["target"][0] == 0.0 and s.probs()[0] == 1.0
+    s.update([0], [[1.0, 1.0]])
+    np.testing.assert_allclose(s.state_dict()["target"], [50 * np.tanh(1.0)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bounds", [{"d_min": 0.0}, {"d_max": 1.0}, {"d_min": 2.0, "d_max": 2.0}])
+def test_bounds_come_together_and_in_order(bounds):
+    with pytest.raises(ValueError, match="'d_min' and 'd_max' parameters of AdaRFT must both be None"):
+        bc.make("adarft", n_arms=3, **bounds)
 
 
 def test_a_target_outside_the_labels_is_refused_unchanged():
