@@ -10,7 +10,7 @@ cannot nest: Numba cannot type a chain that calls itself. The simulator does not
 these chains; it compiles only the scheduler it runs (``banditcurr._compiled``).
 """
 
-from . import cures, dump_ucb, exp3s, greso, learnability, plr, retire, sec, thompson, tscl, uniform, vcrl
+from . import adarft, cures, dump_ucb, e2h, exp3s, greso, learnability, plr, retire, sec, thompson, tscl, uniform, vcrl
 from ._jit import jit
 
 #: leaf kind -> Kernels
@@ -27,6 +27,8 @@ KINDS = (
     greso.Greso.kernels,
     retire.Retire.kernels,
     vcrl.Vcrl.kernels,
+    adarft.AdaRFT.kernels,
+    e2h.E2H.kernels,
 )
 
 #: the registered names of the plain schedulers -> (class, preset), for composites' arguments
@@ -43,6 +45,8 @@ NAMED = {
     'greso': (greso.Greso, {}),
     'retire': (retire.Retire, {}),
     'vcrl': (vcrl.Vcrl, {}),
+    'adarft': (adarft.AdaRFT, {}),
+    'e2h': (e2h.E2H, {}),
     'sfl': (learnability.Learnability, {'uniform_mix': 0.5}),
 }
 
@@ -73,6 +77,10 @@ def init_leaf(kind, params, n_arms, f, i):
         retire._init(params, n_arms, f, i)
     elif kind == 11:
         vcrl._init(params, n_arms, f, i)
+    elif kind == 12:
+        adarft._init(params, n_arms, f, i)
+    elif kind == 13:
+        e2h._init(params, n_arms, f, i)
 
 
 @jit
@@ -101,6 +109,10 @@ def update_leaf(kind, params, n_arms, f, i, arms, rewards, offsets):
         retire._update(params, n_arms, f, i, arms, rewards, offsets)
     elif kind == 11:
         vcrl._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 12:
+        adarft._update(params, n_arms, f, i, arms, rewards, offsets)
+    elif kind == 13:
+        e2h._update(params, n_arms, f, i, arms, rewards, offsets)
 
 
 @jit
@@ -129,6 +141,10 @@ def sample_leaf(kind, params, n_arms, f, i, rng, out):
         retire._sample(params, n_arms, f, i, rng, out)
     elif kind == 11:
         vcrl._sample(params, n_arms, f, i, rng, out)
+    elif kind == 12:
+        adarft._sample(params, n_arms, f, i, rng, out)
+    elif kind == 13:
+        e2h._sample(params, n_arms, f, i, rng, out)
 
 
 @jit
@@ -157,3 +173,7 @@ def probs_leaf(kind, params, n_arms, f, i, out):
         retire._probs(params, n_arms, f, i, out)
     elif kind == 11:
         vcrl._probs(params, n_arms, f, i, out)
+    elif kind == 12:
+        adarft._probs(params, n_arms, f, i, out)
+    elif kind == 13:
+        e2h._probs(params, n_arms, f, i, out)

@@ -24,7 +24,7 @@ import inspect
 from .base import Scheduler
 
 SCHEDULER_MODULES = ["uniform", "dump_ucb", "cures", "sec", "exp3s", "tscl", "plr", "thompson", "learnability",
-                     "greso", "retire", "vcrl",
+                     "greso", "retire", "vcrl", "adarft", "e2h",
                      "two_level"]
 
 #: Registered presets: name -> (module of the class, hyperparameters over its defaults).

@@ -17,6 +17,12 @@ level as in MoPPS and SFL/LILO; ``two-level`` prompt); otherwise the scenario's
 ``arm_level`` (``uniform`` declares none).
 A scheduler whose constructor takes ``groups`` (``two-level``) gets the scenario's
 distribution of every prompt.
+A scheduler whose constructor takes ``difficulty`` (``adarft``, ``e2h``) gets labels
+from the scenario (``resolve_difficulty``): ``difficulty=levels`` (the default) labels
+each arm by its distribution's index (graded scenarios order them easy -> hard);
+``difficulty=prompts`` (prompt level) by the prompt's own difficulty (its logit offset
+``train_difficulty``, larger = harder), e.g. ``"adarft:difficulty=prompts"``. A scheduler
+with a ``horizon`` (``e2h``) gets the run's steps unless the spec sets it.
 """
 
 from dataclasses import dataclass, field
@@ -113,3 +119,26 @@ def resolve_arm_level(spec, scenario, arm_level=None):
         return bc.REGISTRY[spec.name][0].arm_level
     return scenario.arm_level
 
+
+
+DIFFICULTY_LABELS = ("levels", "prompts")
+
+
+def resolve_difficulty(value, scenario, level):
+    """The difficulty labels (float64, one per arm) that ``value`` names on ``scenario``
+    at arm ``level``: "levels" = each arm's distribution index (distribution level: the
+    arm index itself), "prompts" = each prompt's difficulty offset ``train_difficulty``
+    (prompt level only). An array is passed through (the scheduler checks it)."""
+    if not isinstance(value, str):
+        return value
+    if value not in DIFFICULTY_LABELS:
+        raise ValueError(f"The 'difficulty' option of a scheduler spec must be one of {DIFFICULTY_LABELS} (or an "
+                         f"array of labels). Got {value!r} instead.")
+    if level == "distribution":
+        if value == "prompts":
+            raise ValueError("difficulty=prompts labels prompts: run the scheduler at prompt level "
+                             "(e.g. 'adarft@prompt:difficulty=prompts'), or use difficulty=levels.")
+        return np.arange(scenario.n_distributions, dtype=np.float64)
+    if value == "levels":
+        return scenario.train_dist.astype(np.float64)
+    return np.asarray(scenario.train_difficulty, dtype=np.float64)

@@ -32,7 +32,7 @@ from banditcurr.allocation import has_posterior
 from . import _engine
 from ._engine import MIN_GROUP_SIZE
 from .scenario import Scenario
-from .schedulers import FixedSchedule, parse_spec, resolve_arm_level
+from .schedulers import FixedSchedule, parse_spec, resolve_arm_level, resolve_difficulty
 
 ENGINES = ("numba", "numpy")
 GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC}
@@ -178,6 +178,10 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
         if "groups" in inspect.signature(cls.__init__).parameters and "groups" not in make_kwargs \
                 and level == "prompt":
             make_kwargs["groups"] = scenario.train_dist  # a two-level scheduler's distributions
+        if "difficulty" in inspect.signature(cls.__init__).parameters:  # adarft, e2h: labels easy -> hard
+            make_kwargs["difficulty"] = resolve_difficulty(make_kwargs.get("difficulty", "levels"), scenario, level)
+        if any(p.name == "horizon" for p in cls.params) and "horizon" not in make_kwargs:
+            make_kwargs["horizon"] = steps  # e2h: the schedule spans the run
         if not cls.composite:  # params from its declarations: check the state size before allocating it
             values = {**{p.name: p.default for p in cls.params}, **preset, **make_kwargs}
             if set(values) == {p.name for p in cls.params}:

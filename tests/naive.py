@@ -1007,3 +1007,80 @@ def allocate_knapsack(success, budget, min_size=2, max_size=None):
         out[x] = choices[x][left]
         left -= out[x]
     return np.array(out, dtype=np.int64), best[budget]
+
+
+def top_with_random_ties(rng, keys, batch):
+    """Positions of the ``batch`` largest keys: those above the cut by (key descending,
+    position), then the tied ones at the cut drawn with ``rng.sample_distinct``."""
+    cut = np.sort(keys)[::-1][batch - 1]
+    above = np.flatnonzero(keys > cut)
+    tied = np.flatnonzero(keys == cut)
+    above = above[np.argsort(-keys[above], kind="stable")]
+    return np.array(list(above) + [tied[j] for j in rng.sample_distinct(len(tied), batch - len(above))],
+                    dtype=np.int64)
+
+
+class NaiveAdaRFT:
+    """AdaRFT as its formula reads: T <- clip(T + eta% of [d_min, d_max] * tanh(alpha (R - beta)));
+    the B labels nearest T (B <= K), or slots uniform over the nearest labels."""
+
+    def __init__(self, n_arms, beta=0.5, alpha=2.0, eta=50.0, initial_target=0.0, d_min=None, d_max=None,
+                 difficulty=None):
+        self.d = np.arange(n_arms, dtype=float) if difficulty is None else np.array(difficulty, dtype=float)
+        self.beta, self.alpha, self.eta = beta, alpha, eta
+        self.bounds = (self.d.min(), self.d.max()) if d_min is None else (d_min, d_max)
+        low, high = self.bounds
+        self.target = min(low + initial_target / 100.0 * (high - low), high)
+
+    def update(self, arms, rewards, offsets):
+        values = list(np.asarray(rewards, dtype=float)[:offsets[-1]])
+        low, high = self.bounds
+        moved = self.target + self.eta / 100.0 * (high - low) * math.tanh(self.alpha * (seq_mean(values) - self.beta))
+        self.target = min(max(moved, low), high)
+
+    def probs(self):
+        distance = np.abs(self.d - self.target)
+        nearest = distance == distance.min()
+        return nearest / nearest.sum()
+
+    def sample(self, rng, batch):
+        if batch > len(self.d):
+            return sample_from_probs(rng, self.probs(), batch)
+        return top_with_random_ties(rng, -np.abs(self.d - self.target), batch)
+
+
+class NaiveE2H:
+    """E2H's cosine and Gaussian schedules as the paper's sampler computes them, with
+    levels x = d - min d; the step advances once per sample call, up to the horizon."""
+
+    def __init__(self, n_arms, schedule="cosine", horizon=100, mu_exp=0.5, sigma=0.5, uniform_mix=None,
+                 difficulty=None):
+        self.d = np.arange(n_arms, dtype=float) if difficulty is None else np.array(difficulty, dtype=float)
+        self.schedule, self.horizon, self.mu_exp, self.sigma, self.mix = schedule, horizon, mu_exp, sigma, uniform_mix
+        self.step = 0
+
+    def update(self, arms, rewards, offsets):
+        pass
+
+    def probs(self):
+        x = self.d - self.d.min()
+        levels = self.d.max() - self.d.min() + 1.0
+        progress = self.step / self.horizon
+        if self.schedule == "cosine":
+            a = 0.5 * (1.0 + math.cos(math.pi * progress))
+            w = [a * (levels - xk) + (1.0 - a) * (xk + 1.0) for xk in x]
+            mix = 0.0 if self.mix is None else self.mix
+        else:
+            mu = progress ** self.mu_exp * (levels - 1.0)
+            nearest = min((xk - mu) ** 2 for xk in x)
+            w = [math.exp(-((xk - mu) ** 2 - nearest) / (2.0 * self.sigma ** 2)) for xk in x]
+            mix = 2.0 / (levels + 1.0) if self.mix is None else self.mix
+        total = 0.0
+        for wk in w:
+            total += wk
+        return np.array([mix / len(x) + (1.0 - mix) * (wk / total) for wk in w])
+
+    def sample(self, rng, batch):
+        arms = sample_from_probs(rng, self.probs(), batch)
+        self.step = min(self.step + 1, self.horizon)
+        return arms

@@ -172,3 +172,20 @@ def test_cli_fails_fast_without_importing_torch(tmp_path):
 def test_config_round_trips_through_json(model_dir):
     config = _config(model_dir, scheduler_kwargs={"c": 2.0})
     assert cfg.from_mapping(json.loads(json.dumps(config.to_dict()))) == config
+
+
+@pytest.mark.parametrize("arm_level", ["distribution", "prompt"])
+def test_difficulty_labels_and_horizon_reach_adarft_and_e2h(model_dir, arm_level):
+    """The loop labels each arm by its distribution's index (easy -> hard as listed) and
+    gives e2h the run's steps, unless scheduler_kwargs set them."""
+    from banditcurr.llm.grpo import scheduler_arguments
+    from banditcurr.llm.tasks import TaskPool
+
+    config = _config(model_dir, tasks=["addition:1-3"], arm_level=arm_level, scheduler="e2h", steps=40, n_train=20)
+    pool = TaskPool(config.validate(), config.n_train, config.n_test, config.seed, config.arm_level)
+    kwargs = scheduler_arguments(config, pool)
+    assert kwargs["horizon"] == 40
+    assert list(kwargs["difficulty"]) == list(pool.arm_distribution())
+    config = _config(model_dir, scheduler="adarft", scheduler_kwargs={"difficulty": [2.0, 1, 0, 3, 4, 5]})
+    assert scheduler_arguments(config, TaskPool(config.validate(), 5, 2, 0))["difficulty"] == [2.0, 1, 0, 3, 4, 5]
+    assert "difficulty" not in scheduler_arguments(_config(model_dir), pool)  # the default scheduler takes none

@@ -215,3 +215,16 @@ def test_cli_train_then_plot(model_dir, tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "banditcurr train: error: out_dir" in out.stderr and "already holds a run" in out.stderr
     assert (run / "log.jsonl").read_bytes() == log
+
+
+@pytest.mark.parametrize("scheduler, arm_level", [("adarft", "prompt"), ("e2h", "distribution")])
+def test_difficulty_schedulers_get_the_levels(model_dir, tmp_path, scheduler, arm_level):
+    """adarft and e2h train through bc.make with each arm's level as its difficulty;
+    e2h's schedule spans the run (horizon = steps, one sample call a step)."""
+    config = _config(model_dir, tmp_path, engine="hf", arm_level=arm_level, scheduler=scheduler, steps=2,
+                     eval_every=2, checkpoint_every=0, threads=1)
+    result = train(config)
+    np.testing.assert_array_equal(result.scheduler.difficulty(), result.pool.arm_distribution())
+    if scheduler == "e2h":
+        assert result.scheduler.hyperparameters["horizon"] == 2
+        assert result.scheduler.state_dict()["step"][0] == 2
