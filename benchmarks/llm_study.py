@@ -58,6 +58,9 @@ SCHEDULERS = {
     "thompson": ["--arm-level", "prompt"],
     "learnability": ["--arm-level", "prompt"],
     "sec": [],
+    # the best two of issue 14's new schedulers in the simulator study (docs/simulator-study.md)
+    "vcrl": ["--arm-level", "prompt"],
+    "greso": ["--arm-level", "prompt"],
 }
 BOOTSTRAP = 10_000
 
