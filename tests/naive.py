@@ -320,6 +320,30 @@ def keep_mixed(rewards, offsets):
     return np.array([len(set(group.tolist())) > 1 for group in groups(rewards, offsets)])
 
 
+def keep_gate(values, offsets, kind, lo=None, hi=None):
+    """The post-rollout gates, plainly: "none" all, "mixed" not all equal, "band"
+    lo <= mean <= hi, "std" lo <= population std <= hi (sums in order, as the kernel)."""
+    keep = []
+    for group in groups(values, offsets):
+        if kind == "none":
+            keep.append(True)
+        elif kind == "mixed":
+            keep.append(len(set(group.tolist())) > 1)
+        else:
+            total = 0.0
+            for x in group:
+                total += x
+            mean = total / len(group)
+            statistic = mean
+            if kind == "std":
+                squares = 0.0
+                for x in group:
+                    squares += (x - mean) ** 2
+                statistic = math.sqrt(squares / len(group))
+            keep.append(lo <= statistic <= hi)
+    return np.array(keep, dtype=bool)
+
+
 # -- family-a twins: SEC, Exp3.S, TSCL, PLR ------------------------------------------
 # Group statistics as plain sequential sums (the kernels' order), so ties between
 # groups come out bit for bit the same.
