@@ -268,7 +268,7 @@ class FilledBatch:
 _UPDATE_MODES = ("all", "batch", "none")
 
 
-_ROLLOUT_KEYS = ("arms", "rewards", "offsets", "metric")
+_ROLLOUT_KEYS = ("arms", "rewards", "offsets", "metric", "eligible")
 
 
 def _rollout_metric(metric, n_rewards):
@@ -288,22 +288,33 @@ def _rollout_metric(metric, n_rewards):
     return np.ascontiguousarray(values)
 
 
+def _rollout_eligible(eligible, n_groups):
+    """The eligible mask a rollout returned: bool, one per group rolled out, or an error."""
+    mask = np.asarray(eligible)
+    if mask.dtype != np.bool_ or mask.shape != (n_groups,):
+        raise ValueError(f"The 'eligible' returned by the 'rollout' callable must be a bool array with one value "
+                         f"per group rolled out ({n_groups}). Got dtype {mask.dtype}, shape {mask.shape}.")
+    return mask
+
+
 def _rollout_feedback(rollout, arms, n_arms):
-    """(arms, flat rewards, offsets, flat metric or None) of one rollout call, checked."""
+    """(arms, flat rewards, offsets, flat metric or None, eligible mask or None) of one
+    rollout call, checked."""
     result = rollout(arms)
     if isinstance(result, dict):
         unknown = sorted(set(result) - set(_ROLLOUT_KEYS))
         if unknown or "rewards" not in result:
             raise ValueError(f"The 'rollout' callable returned a dict with keys {sorted(result)}; allowed: "
                              f"{', '.join(_ROLLOUT_KEYS)} ('rewards' required).")
-        metric = result.get("metric")
+        metric, eligible = result.get("metric"), result.get("eligible")
         if "arms" in result:
             result = (result["arms"], result["rewards"], result.get("offsets"))
         else:
             result = (result["rewards"], result.get("offsets"))
         rolled, rewards, offsets = _rollout_rewards(result, arms, n_arms)
-        return rolled, rewards, offsets, None if metric is None else _rollout_metric(metric, rewards.shape[0])
-    return (*_rollout_rewards(result, arms, n_arms), None)
+        return (rolled, rewards, offsets, None if metric is None else _rollout_metric(metric, rewards.shape[0]),
+                None if eligible is None else _rollout_eligible(eligible, rolled.shape[0]))
+    return (*_rollout_rewards(result, arms, n_arms), None, None)
 
 
 def _rollout_rewards(result, arms, n_arms):
@@ -361,7 +372,10 @@ def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0,
     rewards, offsets) when it skips some (e.g. a rollout allocation gave them 0), or a
     dict with "rewards" and optional "arms", "offsets" and "metric": one value per
     rollout (e.g. the verifier's raw 0/1 success when the reward is shaped) that the
-    gate reads instead of the rewards; the scheduler still learns from the rewards. At
+    gate reads instead of the rewards (the scheduler still learns from the rewards),
+    and "eligible": bool per group, False for a group the rollout itself rules out
+    (e.g. SPEED-RL screening: a prompt whose screen was not mixed got no more rollouts),
+    never kept whatever the gate says. At
     prompt level (``batch_size <= n_arms``) an arm already drawn in this call is not
     drawn again. After ``max_rounds`` the batch is returned as is (``full`` False).
 
@@ -406,7 +420,7 @@ def _fill_rounds(scheduler, rollout, batch_size, max_rounds, oversample, update,
         rounds += 1
         if arms.size == 0:
             continue
-        arms, rewards, offsets, metric = _rollout_feedback(rollout, arms, scheduler.n_arms)
+        arms, rewards, offsets, metric, eligible = _rollout_feedback(rollout, arms, scheduler.n_arms)
         if arms.size and with_metric is None:
             with_metric = metric is not None
         elif arms.size and with_metric != (metric is not None):
@@ -414,6 +428,8 @@ def _fill_rounds(scheduler, rollout, batch_size, max_rounds, oversample, update,
                              "return one every time or never.")
         keep = np.empty(arms.shape[0], dtype=np.bool_)
         _gate_groups(rewards if metric is None else metric, offsets, gate.code, *gate.bounds, keep)
+        if eligible is not None:
+            keep &= eligible
         n_rollouts = int(offsets[-1])
         rollouts += n_rollouts
         extra += n_rollouts if rounds > 1 else 0

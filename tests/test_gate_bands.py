@@ -152,3 +152,20 @@ def test_metric_in_some_rounds_only_is_rejected():
 
     with pytest.raises(ValueError, match="metric in some rounds and not in others"):
         fill_batch(bc.make("uniform", n_arms=40, seed=0), rollout, 4, max_rounds=3)
+
+
+def test_ineligible_groups_are_never_kept_but_the_scheduler_sees_them():
+    """A screening rollout (SPEED-RL) marks prompts whose screen was not mixed: whatever the
+    gate, they are not kept, and the scheduler still learns from their rollouts."""
+    scheduler = bc.make("cures", n_arms=20, seed=0)
+
+    def rollout(arms):
+        rewards = np.tile([0.0, 1.0, 1.0, 0.0], (len(arms), 1))
+        return {"rewards": rewards, "eligible": arms % 2 == 0}
+
+    batch = fill_batch(scheduler, rollout, 5, gate="none", max_rounds=5)
+    assert batch.full and np.all(batch.arms % 2 == 0)
+    alpha, beta = scheduler.posterior()
+    assert alpha.sum() + beta.sum() - 40 == batch.rollouts > 5 * 4
+    with pytest.raises(ValueError, match=r"'eligible' returned by the 'rollout' callable must be a bool array"):
+        fill_batch(scheduler, lambda arms: {"rewards": np.ones((len(arms), 2)), "eligible": [1] * len(arms)}, 2)
