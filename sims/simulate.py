@@ -250,7 +250,8 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     ``rollouts``. ``screening``: SPEED-RL's N_init (arXiv 2506.09016; 0 = off): each
     prompt gets N_init rollouts first, only prompts with mixed screens get the other
     G - N_init, the others are not trained on; refills as a gate does; the scheduler
-    learns from every rollout (screens included), and all count in ``rollouts``. ``allocation``: rollouts per prompt, "fixed" (G each) or
+    learns from every rollout (screens included), and all count in ``rollouts``.
+    ``allocation``: rollouts per prompt, "fixed" (G each) or
     CurES's Neyman allocation of the same budget B x G from the scheduler's Beta
     posterior ("posterior": cures, thompson, learnability) or from the learner's true
     success probability ("oracle"), with ``saturation`` and ``confidence`` as in
