@@ -87,3 +87,36 @@ def test_screening_saves_rollouts_on_a_saturated_pool():
 def test_bad_gate_and_screening_arguments(small, kwargs, error, match):
     with pytest.raises(error, match=match):
         prepare(small, "uniform", **kwargs)
+
+
+def test_screen_kernel_is_its_twin_on_the_same_stream():
+    import naive
+    from banditcurr._rng import seed_state
+
+    rng = np.random.default_rng(3)
+    for screen, group_size in ((2, 8), (4, 8), (3, 4)):
+        probs = rng.choice([0.0, 1.0, 0.5, 0.1, 0.9], 30)
+        fast = seed_state(11)
+        slow = naive.Xoshiro(fast.copy())
+        rewards, sums = np.full(30 * group_size, -1.0), np.zeros(30)
+        sizes, offsets = np.zeros(30, np.int64), np.zeros(31, np.int64)
+        _engine._screen(fast, probs, 30, screen, group_size, rewards, sums, sizes, offsets)
+        expected, expected_sizes, expected_sums = naive.screen_groups(slow, probs, screen, group_size)
+        np.testing.assert_array_equal(sizes, expected_sizes)
+        np.testing.assert_array_equal(offsets, np.concatenate([[0], np.cumsum(expected_sizes)]))
+        np.testing.assert_array_equal(rewards[:offsets[-1]], expected)
+        np.testing.assert_array_equal(sums, expected_sums)
+        np.testing.assert_array_equal(fast, slow.state())  # the same number of draws
+        assert set(sizes) <= {screen, group_size}
+
+
+@pytest.mark.parametrize("spec", ["none", "dynamic-sampling", "band", "band:lo=0.5,hi=1", "std:lo=0.3,hi=0.45"])
+def test_pass_kernel_is_its_twin(spec):
+    import naive
+    from banditcurr.gates import parse_gate
+
+    gate = parse_gate(spec)
+    for size in (2, 3, 4, 8):
+        for k in range(size + 1):
+            assert _engine._passes(gate.code, float(k), size, *gate.bounds) == \
+                naive.passes_binary(gate.kind, k, size, gate.lo, gate.hi), (spec, k, size)
