@@ -173,7 +173,8 @@ def run_gate_case(spec, repeats):
     gate = bc.parse_gate(spec)
     steps = feedback(12, WARMUP + repeats)
     offsets = np.arange(BATCH + 1) * GROUP_SIZE
-    result = {"scheduler": f"gate {gate.spec}", "n_arms": BATCH, "options": {}, "note": "keep_groups vs keep_gate"}
+    result = {"scheduler": f"gate {gate.kind}", "n_arms": BATCH, "options": {"gate": gate.spec},
+              "note": f"{gate.spec}: keep_groups vs naive.keep_gate, B groups of G"}
     result["numba_us"], result["numba_steps"], masks = time_steps(
         lambda arms, rewards: bc.keep_groups(rewards, gate=gate), steps, repeats)
     result["twin_us"], result["twin_steps"], twin_masks = time_steps(
