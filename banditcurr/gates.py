@@ -82,15 +82,7 @@ def _gate_groups(values, offsets, code, low, high, keep):
 
 @jit
 def _keep_groups(rewards, offsets, keep):
-    n_kept = 0
-    for g in range(offsets.shape[0] - 1):
-        low = high = rewards[offsets[g]]
-        for j in range(offsets[g] + 1, offsets[g + 1]):
-            low = min(low, rewards[j])
-            high = max(high, rewards[j])
-        keep[g] = high > low
-        n_kept += keep[g]
-    return n_kept
+    return _gate_groups(rewards, offsets, GATE_MIXED, 0.0, 0.0, keep)
 
 
 @jit
