@@ -364,11 +364,13 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
     each (trained 0/1), or arrays of length 0 for no trace: every generated group is
     written in order from slot 0, the rest keep their fill (prompt -1).
 
-    Without a gate: one round of B groups, all trained on. With ``GATE_DYNAMIC``, as
-    ``banditcurr.gates.fill_batch`` (oversample 1, update "all"): round r draws the
-    ``need`` groups still missing (at prompt level, B <= n_arms, never an arm already
-    drawn this step), the scheduler learns from every group rolled out, and the first
-    ``need`` groups with mixed rewards join the batch; at most ``max_rounds`` rounds.
+    Without a gate or screening: one round of B groups, all trained on. With a gate
+    (``_passes``) or screening (``_screen``), as ``banditcurr.gates.fill_batch``
+    (oversample 1, update "all"): round r draws the ``need`` groups still missing (at
+    prompt level, B <= n_arms, never an arm already drawn this step), the scheduler
+    learns from every group rolled out (screens included), and the first ``need``
+    groups that pass the gate (and, screening, were screened in) join the batch; at
+    most ``max_rounds`` rounds.
     """
     loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty, exp_eval = world
     draw, used, used_list, arms, prompts, probs, sizes, sigma, offsets, rewards, sums, keep_prompts, keep_sizes, \
