@@ -12,7 +12,7 @@ The core imports numpy, scipy and numba only.
 from ._registry import REGISTRY, available, make, scheduler_classes
 from .allocation import allocate_by_weight, allocate_for, allocate_rollouts, allocate_rollouts_posterior
 from .base import Scheduler
-from .gates import FilledBatch, fill_batch, keep_mixed
+from .gates import FilledBatch, Gate, fill_batch, keep_groups, keep_mixed, parse_gate
 from .knapsack import allocate_knapsack, allocate_knapsack_for
 from .state_io import load_state, read_state, save_state
 
@@ -26,4 +26,5 @@ __all__ = sorted(cls.__name__ for cls in scheduler_classes()) + [
     "REGISTRY", "Scheduler", "available", "make", "__version__",
     "allocate_by_weight", "allocate_for", "allocate_knapsack", "allocate_knapsack_for",
     "allocate_rollouts", "allocate_rollouts_posterior",
-    "FilledBatch", "fill_batch", "keep_mixed", "load_state", "read_state", "save_state"]
+    "FilledBatch", "Gate", "fill_batch", "keep_groups", "keep_mixed", "parse_gate",
+    "load_state", "read_state", "save_state"]

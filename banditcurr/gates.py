@@ -1,4 +1,23 @@
-"""DAPO dynamic sampling: a post-rollout gate that keeps only groups with mixed rewards.
+"""Post-rollout gates: which rolled-out groups a step trains on.
+
+One gate description, :class:`Gate` (or its spec string, ``parse_gate``), used by
+``fill_batch``, the simulator's ``--gate`` and the LLM loop's config:
+
+- ``"none"``: every group.
+- ``"mixed"`` (alias ``"dynamic-sampling"``): DAPO's dynamic sampling (below),
+  max(r) > min(r).
+- ``"band:lo=0.25,hi=0.75"``: the pass-rate band, lo <= p_hat <= hi with p_hat the
+  group's mean (for 0/1 rewards k/n). Online Difficulty Filtering (Bae et al. 2025,
+  arXiv 2504.03380) keeps [0.25, 0.75], the default; OpenRLHF's ``dynamic_filtering_range``.
+- ``"std:lo=...,hi=..."``: the std band for continuous rewards, lo <= s <= hi with s the
+  group's population std sqrt(mean((r - mean r)^2)); for 0/1 rewards s = sqrt(p_hat (1 - p_hat)),
+  so a std band is a symmetric pass-rate band. Both bounds must be given.
+
+A gate may read a *metric* other than the training reward (e.g. the verifier's raw 0/1
+success when the reward is shaped): filtering on a shaped reward is reported to wreck
+training (verl-recipe PR #125, NeMo-RL #2431), filtering on raw accuracy is safe.
+
+DAPO dynamic sampling, in detail:
 
 Source: DAPO (Yu et al. 2025, arXiv 2503.14476), "dynamic sampling": a group whose G
 rewards are all equal (every rollout right, or every one wrong) has GRPO advantages of
@@ -8,6 +27,10 @@ number of generation rounds is reached). It composes with any scheduler: the sch
 says what to roll out, the gate says what to train on.
 
 Kernels for compiled loops (no validation; shapes as in ``banditcurr._feedback``):
+
+    _gate_groups(values, offsets, code, low, high, keep) -> n_kept
+        keep: bool (n_groups,) out; True where group g of ``values`` passes gate ``code``
+        (GATE_NONE, GATE_MIXED, GATE_BAND, GATE_STD) with bounds [low, high]
 
     _keep_groups(rewards, offsets, keep) -> n_kept
         keep: bool (n_groups,) out; True where the group's rewards are not all equal
@@ -26,19 +49,40 @@ import numpy as np
 from ._checks import OffsetCache, check_feedback
 from ._jit import jit
 from ._params import argument, check_arguments
+from .gate_spec import GATE_CODES, GATE_MIXED, GATE_NONE, GATE_STD, Gate, parse_gate  # noqa: F401 (re-exported)
+
+@jit
+def _gate_groups(values, offsets, code, low, high, keep):
+    n_kept = 0
+    for g in range(offsets.shape[0] - 1):
+        start, stop = offsets[g], offsets[g + 1]
+        if code == GATE_NONE:
+            keep[g] = True
+        elif code == GATE_MIXED:
+            lowest = highest = values[start]
+            for j in range(start + 1, stop):
+                lowest = min(lowest, values[j])
+                highest = max(highest, values[j])
+            keep[g] = highest > lowest
+        else:
+            total = 0.0
+            for j in range(start, stop):
+                total += values[j]
+            mean = total / (stop - start)
+            statistic = mean
+            if code == GATE_STD:
+                squares = 0.0
+                for j in range(start, stop):
+                    squares += (values[j] - mean) ** 2
+                statistic = math.sqrt(squares / (stop - start))
+            keep[g] = low <= statistic <= high
+        n_kept += keep[g]
+    return n_kept
 
 
 @jit
 def _keep_groups(rewards, offsets, keep):
-    n_kept = 0
-    for g in range(offsets.shape[0] - 1):
-        low = high = rewards[offsets[g]]
-        for j in range(offsets[g] + 1, offsets[g + 1]):
-            low = min(low, rewards[j])
-            high = max(high, rewards[j])
-        keep[g] = high > low
-        n_kept += keep[g]
-    return n_kept
+    return _gate_groups(rewards, offsets, GATE_MIXED, 0.0, 0.0, keep)
 
 
 @jit
@@ -75,6 +119,23 @@ def keep_mixed(rewards, offsets=None):
     return keep
 
 
+def keep_groups(values, offsets=None, gate="dynamic-sampling"):
+    """Boolean mask of the groups of ``values`` (rewards or a metric) that ``gate``
+    (a :class:`Gate` or spec string) keeps. ``values``: (n_groups, G), or flat with ``offsets``."""
+    gate = parse_gate(gate, "keep_groups")
+    values = np.asarray(values)
+    n_groups = (values.shape[0] if values.ndim else 0) if offsets is None else np.asarray(offsets).size - 1
+    if n_groups < 1:
+        raise ValueError(f"The 'values' argument holds no group (shape {values.shape}): nothing to gate.")
+    try:
+        arms, values, offsets = check_feedback(n_groups, np.arange(n_groups), values, offsets, OffsetCache())
+    except (TypeError, ValueError) as error:
+        raise type(error)(str(error).replace("'rewards'", "'values'")) from None
+    keep = np.empty(arms.shape[0], dtype=np.bool_)
+    _gate_groups(values, offsets, gate.code, *gate.bounds, keep)
+    return keep
+
+
 @dataclass
 class FilledBatch:
     """What ``fill_batch`` returns: the training batch and what it cost.
@@ -82,8 +143,9 @@ class FilledBatch:
     arms, rewards, offsets: the kept groups (ragged form), at most ``batch_size``
     rounds: generation rounds run; rollouts: rollouts generated in all rounds;
     extra_rollouts: rollouts of rounds 2.. (the refill cost over a plain step);
-    dropped_groups: groups with all-equal rewards; sampled_groups: groups rolled out;
-    full: True if the batch reached ``batch_size`` groups.
+    dropped_groups: groups the gate dropped; sampled_groups: groups rolled out;
+    full: True if the batch reached ``batch_size`` groups; metric: the kept groups'
+    metric (flat, like ``rewards``) when the rollout returned one, else None.
     """
 
     arms: np.ndarray
@@ -95,16 +157,67 @@ class FilledBatch:
     dropped_groups: int
     sampled_groups: int
     full: bool
+    metric: np.ndarray | None = None
 
 
 _UPDATE_MODES = ("all", "batch", "none")
 
 
+_ROLLOUT_KEYS = ("arms", "rewards", "offsets", "metric", "eligible")
+
+
+def _rollout_metric(metric, n_rewards):
+    """The metric a rollout returned, flat float64 of ``n_rewards`` finite values, or an error."""
+    try:
+        values = np.asarray(metric, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(f"The 'metric' returned by the 'rollout' callable must be numbers, one per rollout. "
+                        f"Got {type(metric).__name__}.") from None
+    if values.size != n_rewards:
+        raise ValueError(f"The 'metric' returned by the 'rollout' callable must hold one value per rollout "
+                         f"({n_rewards}, like the rewards). Got {values.size} values.")
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"The 'metric' returned by the 'rollout' callable must be finite. Got {float(values[bad])!r} "
+                         f"at position {bad}.")
+    return np.ascontiguousarray(values)
+
+
+def _rollout_eligible(eligible, n_groups):
+    """The eligible mask a rollout returned: bool, one per group rolled out, or an error."""
+    mask = np.asarray(eligible)
+    if mask.dtype != np.bool_ or mask.shape != (n_groups,):
+        raise ValueError(f"The 'eligible' returned by the 'rollout' callable must be a bool array with one value "
+                         f"per group rolled out ({n_groups}). Got dtype {mask.dtype}, shape {mask.shape}.")
+    return mask
+
+
 def _rollout_feedback(rollout, arms, n_arms):
+    """(arms, flat rewards, offsets, flat metric or None, eligible mask or None) of one
+    rollout call, checked."""
     result = rollout(arms)
+    if isinstance(result, dict):
+        unknown = sorted(set(result) - set(_ROLLOUT_KEYS))
+        if unknown or "rewards" not in result:
+            raise ValueError(f"The 'rollout' callable returned a dict with keys {sorted(result)}; allowed: "
+                             f"{', '.join(_ROLLOUT_KEYS)} ('rewards' required).")
+        metric, eligible = result.get("metric"), result.get("eligible")
+        if "arms" in result:
+            result = (result["arms"], result["rewards"], result.get("offsets"))
+        else:
+            result = (result["rewards"], result.get("offsets"))
+        rolled, rewards, offsets = _rollout_rewards(result, arms, n_arms)
+        return (rolled, rewards, offsets, None if metric is None else _rollout_metric(metric, rewards.shape[0]),
+                None if eligible is None else _rollout_eligible(eligible, rolled.shape[0]))
+    return (*_rollout_rewards(result, arms, n_arms), None, None)
+
+
+def _rollout_rewards(result, arms, n_arms):
     if not isinstance(result, tuple):
         result = (result,)
     if len(result) == 1:
+        rolled, rewards, offsets = arms, result[0], None
+    elif len(result) == 2 and result[1] is None:
         rolled, rewards, offsets = arms, result[0], None
     elif len(result) == 2:
         rolled, (rewards, offsets) = arms, result
@@ -112,7 +225,8 @@ def _rollout_feedback(rollout, arms, n_arms):
         rolled, rewards, offsets = result
     else:
         raise ValueError(f"The 'rollout' callable returned a tuple of {len(result)} items; allowed: rewards "
-                         "(len(arms), G), (flat rewards, offsets) or (arms rolled out, flat rewards, offsets).")
+                         "(len(arms), G), (flat rewards, offsets), (arms rolled out, flat rewards, offsets), "
+                         "or a dict with 'rewards' and optional 'arms', 'offsets', 'metric'.")
     if len(result) == 3 and np.asarray(rolled).size == 0:  # it skipped every arm
         return np.empty(0, dtype=np.int64), np.empty(0), np.zeros(1, dtype=np.int64)
     try:
@@ -141,14 +255,22 @@ FILL_BATCH_ARGUMENTS = (
 )
 
 
-def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0, update="all"):
-    """Sample, roll out and gate until ``batch_size`` groups with mixed rewards are kept.
+def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0, update="all",
+               gate="dynamic-sampling"):
+    """Sample, roll out and gate until ``batch_size`` groups pass ``gate``.
 
     Round r draws ``ceil(need * oversample)`` arms from ``scheduler`` (need = groups
-    still missing), calls ``rollout(arms)`` and keeps the groups whose rewards are not
-    all equal, in order, up to the missing count. ``rollout`` returns rewards
+    still missing), calls ``rollout(arms)`` and keeps the groups that pass ``gate`` (a
+    :class:`Gate` or spec string; default DAPO's "dynamic-sampling": rewards not all
+    equal), in order, up to the missing count. ``rollout`` returns rewards
     (len(arms), G), or a tuple (flat rewards, offsets), or (arms it rolled out, flat
-    rewards, offsets) when it skips some (e.g. a rollout allocation gave them 0). At
+    rewards, offsets) when it skips some (e.g. a rollout allocation gave them 0), or a
+    dict with "rewards" and optional "arms", "offsets" and "metric": one value per
+    rollout (e.g. the verifier's raw 0/1 success when the reward is shaped) that the
+    gate reads instead of the rewards (the scheduler still learns from the rewards),
+    and "eligible": bool per group, False for a group the rollout itself rules out
+    (e.g. SPEED-RL screening: a prompt whose screen was not mixed got no more rollouts),
+    never kept whatever the gate says. At
     prompt level (``batch_size <= n_arms``) an arm already drawn in this call is not
     drawn again. After ``max_rounds`` the batch is returned as is (``full`` False).
 
@@ -157,16 +279,28 @@ def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0,
     group is the clearest evidence that a prompt is solved or out of reach, and a
     scheduler that never saw it would keep proposing it; ``"batch"`` only the groups of
     the returned batch; ``"none"`` nothing (the caller updates). Do not update the
-    scheduler again with the returned batch unless ``update="none"``.
+    scheduler again with the returned batch unless ``update="none"``. If ``rollout``
+    raises or returns bad feedback, the scheduler is restored to its state before the call.
     """
     if not callable(rollout):
         raise TypeError(f"The 'rollout' argument must be callable: arms -> rewards. Got {rollout!r} instead.")
     checked = check_arguments("fill_batch", FILL_BATCH_ARGUMENTS, {
         "batch_size": batch_size, "max_rounds": max_rounds, "oversample": oversample, "update": update})
     batch_size, max_rounds, oversample = checked["batch_size"], checked["max_rounds"], checked["oversample"]
+    gate = parse_gate(gate, "fill_batch")
+    saved = scheduler.state_dict()
+    try:
+        return _fill_rounds(scheduler, rollout, batch_size, max_rounds, oversample, update, gate)
+    except Exception:  # a rejected rollout result (or a failing rollout) leaves the scheduler as it was
+        scheduler.load_state_dict(saved)
+        raise
+
+
+def _fill_rounds(scheduler, rollout, batch_size, max_rounds, oversample, update, gate):
     distinct = batch_size <= scheduler.n_arms
     used = np.zeros(scheduler.n_arms, dtype=np.bool_) if distinct else None
-    kept_arms, kept_rewards, kept_sizes = [], [], []
+    kept_arms, kept_rewards, kept_sizes, kept_metric = [], [], [], []
+    with_metric = None  # whether the rollout returns a metric: the same in every round
     rounds = rollouts = extra = dropped = sampled = n_used = 0
     while len(kept_arms) < batch_size and rounds < max_rounds:
         need = batch_size - len(kept_arms)
@@ -181,9 +315,16 @@ def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0,
         rounds += 1
         if arms.size == 0:
             continue
-        arms, rewards, offsets = _rollout_feedback(rollout, arms, scheduler.n_arms)
+        arms, rewards, offsets, metric, eligible = _rollout_feedback(rollout, arms, scheduler.n_arms)
+        if arms.size and with_metric is None:
+            with_metric = metric is not None
+        elif arms.size and with_metric != (metric is not None):
+            raise ValueError("The 'rollout' callable returned a metric in some rounds and not in others: "
+                             "return one every time or never.")
         keep = np.empty(arms.shape[0], dtype=np.bool_)
-        _keep_groups(rewards, offsets, keep)
+        _gate_groups(rewards if metric is None else metric, offsets, gate.code, *gate.bounds, keep)
+        if eligible is not None:
+            keep &= eligible
         n_rollouts = int(offsets[-1])
         rollouts += n_rollouts
         extra += n_rollouts if rounds > 1 else 0
@@ -199,10 +340,13 @@ def fill_batch(scheduler, rollout, batch_size, *, max_rounds=10, oversample=1.0,
             kept_arms.append(arms[g])
             kept_rewards.append(rewards[offsets[g]:offsets[g + 1]])
             kept_sizes.append(offsets[g + 1] - offsets[g])
+            if metric is not None:
+                kept_metric.append(metric[offsets[g]:offsets[g + 1]])
     return FilledBatch(
         arms=np.array(kept_arms, dtype=np.int64),
         rewards=np.concatenate(kept_rewards) if kept_rewards else np.empty(0),
         offsets=np.concatenate([[0], np.cumsum(kept_sizes, dtype=np.int64)]).astype(np.int64),
         rounds=rounds, rollouts=rollouts, extra_rollouts=extra, dropped_groups=dropped,
         sampled_groups=sampled, full=len(kept_arms) == batch_size,
+        metric=(np.concatenate(kept_metric) if kept_metric else np.empty(0)) if with_metric else None,
     )

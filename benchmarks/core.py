@@ -1,6 +1,7 @@
 """Core benchmark: every registered scheduler, its Numba path against its NumPy twin.
 
-    python -m benchmarks.core [--json [PATH]] [--schedulers a,b] [--repeats N] [--sizes 12,1000000] [--knapsack]
+    python -m benchmarks.core [--json [PATH]] [--schedulers a,b] [--repeats N] [--sizes 12,1000000]
+                              [--knapsack] [--gate mixed --gate band --gate std:lo=0.4,hi=0.5]
 
 One step is what a GRPO loop does with a scheduler: ``update`` with a batch of B = 128
 groups of G = 16 rewards, then ``sample(128)``. The Numba path goes through the public
@@ -17,6 +18,10 @@ mode) instead of all K. Twins too slow for the requested repeats run fewer timed
 steps within a time budget (3 s a case; the count is printed), and a twin whose single
 step passes 10 s is abandoned and reported so (TSCL's twin enumerates every joint draw
 of its windows: exact, but only for a few arms).
+
+``--gate SPEC`` (repeatable) adds one row per post-rollout gate (``banditcurr.Gate``): the public
+``keep_groups`` (validation included) against the twin ``naive.keep_gate`` on the same
+(B, G) batches of rewards, and whether their masks agree (the ``same draws`` column).
 """
 
 import argparse
@@ -183,6 +188,23 @@ def run_knapsack_case(repeats):
     return result
 
 
+def run_gate_case(spec, repeats):
+    """The gate ``spec`` on B groups of G rewards per step: Numba path against its twin."""
+    gate = bc.parse_gate(spec)
+    steps = feedback(12, WARMUP + repeats)
+    offsets = np.arange(BATCH + 1) * GROUP_SIZE
+    result = {"scheduler": f"gate {gate.kind}", "n_arms": BATCH, "options": {"gate": gate.spec},
+              "note": f"{gate.spec}: keep_groups vs naive.keep_gate, B groups of G"}
+    result["numba_us"], result["numba_steps"], masks = time_steps(
+        lambda arms, rewards: bc.keep_groups(rewards, gate=gate), steps, repeats)
+    result["twin_us"], result["twin_steps"], twin_masks = time_steps(
+        lambda arms, rewards: naive.keep_gate(rewards.reshape(-1), offsets, gate.kind, gate.lo, gate.hi),
+        steps, repeats, TWIN_BUDGET_S, TWIN_STEP_LIMIT_S)
+    result["speedup"] = result["twin_us"] / result["numba_us"]
+    result["same_draws"] = all(np.array_equal(a, b) for a, b in zip(masks, twin_masks))
+    return result
+
+
 def format_table(results):
     lines = [f"{'scheduler':<14}{'K':>9}  {'numba us':>9} {'twin us':>11} {'speedup':>8}  {'same draws':<10} "
              f"{'twin steps':>10}  options",
@@ -206,6 +228,8 @@ def main(argv=None):
                         help="also time bc.allocate_knapsack against its twin (32 prompts, budget 256, cap 64)")
     parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
                         help="write results as JSON to PATH (stdout when no PATH)")
+    parser.add_argument("--gate", action="append", default=[], metavar="SPEC",
+                        help="also time this post-rollout gate (repeatable; e.g. mixed, band, std:lo=0.4,hi=0.5)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.schedulers.split(",") if n.strip()]
     unknown = sorted(set(names) - set(bc.available()))
@@ -218,16 +242,18 @@ def main(argv=None):
     cases = [(run_case, (name, n_arms, args.repeats)) for n_arms in sizes for name in names]
     if args.knapsack:
         cases.append((run_knapsack_case, (args.repeats,)))
+    for spec in args.gate:
+        cases.append((run_gate_case, (spec, args.repeats)))
     for run, case in cases:
         results.append(run(*case))
         if args.json != "-":
             print(format_table(results[-1:]).splitlines()[-1] if results[1:] else format_table(results),
                   flush=True)
+    report = {"batch": BATCH, "group_size": GROUP_SIZE, "results": results}
     if args.json == "-":
-        print(json.dumps({"batch": BATCH, "group_size": GROUP_SIZE, "results": results}, indent=1))
+        print(json.dumps(report, indent=1))
     elif args.json:
-        Path(args.json).write_text(json.dumps({"batch": BATCH, "group_size": GROUP_SIZE, "results": results},
-                                              indent=1))
+        Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
     return 0
 

@@ -16,6 +16,7 @@ ENGINES = ("vllm", "hf")
 ARM_LEVELS = ("distribution", "prompt")
 ALLOCATIONS = ("neyman", "knapsack")  # with rollout_budget: CurES or Knapsack-RL
 LOSS_AGGREGATIONS = ("seq-mean-token-mean", "token-mean")
+GATE_METRICS = ("reward", "success")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -41,7 +42,7 @@ NUMBERS = {
     "weight_decay": dict(low=0, high=1), "max_grad_norm": dict(low=0), "clip_eps": dict(low=0, low_open=True),
     "kl_coef": dict(low=0), "minibatches": dict(kind="int", low=1), "epochs": dict(kind="int", low=1),
     "micro_batch": dict(kind="int", low=1), "max_refill_rounds": dict(kind="int", low=0),
-    "rollout_budget": dict(kind="int", low=0),
+    "rollout_budget": dict(kind="int", low=0), "screening": dict(kind="int", low=0),
     "vllm_gpu_memory_utilization": dict(low=0, low_open=True, high=1),
     "vllm_kv_cache_gib": dict(low=0, low_open=True), "vllm_max_model_len": dict(kind="int", low=0),
     "verify_sync_every": dict(kind="int", low=0), "sync_tolerance": dict(low=0, low_open=True),
@@ -104,8 +105,18 @@ class TrainConfig:
     dynamic_sampling: bool = _f(False, "DAPO dynamic sampling (banditcurr.fill_batch): drop the groups whose rewards "
                                 "are all equal and refill the batch with new draws from the scheduler, which sees "
                                 "every group, dropped ones included; needs minibatches = 1", "grpo")
-    max_refill_rounds: int = _f(4, "with dynamic_sampling: refill rounds after the first generation; the batch "
-                                "is trained short if still not full", "grpo")
+    max_refill_rounds: int = _f(4, "with dynamic_sampling or screening: refill rounds after the first generation; "
+                                "the batch is trained short if still not full", "grpo")
+    gate: str = _f("dynamic-sampling", "with dynamic_sampling: the gate, a banditcurr.Gate spec: 'dynamic-sampling' "
+                   "(rewards not all equal, DAPO), 'band' or 'band:lo=0.25,hi=0.75' (pass rate in the band, arXiv "
+                   "2504.03380), 'std:lo=X,hi=Y' (the group's reward std in the band)", "grpo")
+    gate_metric: str = _f("reward", "what the gate and the screen read: 'reward' (the training reward) or 'success' "
+                          "(1 if reward >= success_threshold, else 0: the verifier's raw success; use it when "
+                          "rewards are shaped: filtering on a shaped reward is reported to wreck training)", "grpo")
+    screening: int = _f(0, "SPEED-RL screening (arXiv 2506.09016): N_init rollouts per prompt first, the other "
+                        "group_size - N_init only for prompts whose screen is mixed (on gate_metric); screened-out "
+                        "prompts are fed to the scheduler and counted, never trained; refills as dynamic_sampling "
+                        "does; needs minibatches = 1; 0 = off, else 2 <= N_init < group_size", "grpo")
     rollout_budget: int = _f(0, "CurES rollout allocation: rollouts per step, split over the B prompts as "
                              "G_x proportional to sqrt(p_x (1 - p_x)) of the scheduler's Beta posterior (0 for "
                              "saturated prompts, which are skipped; 2 at least otherwise); needs a scheduler with "
@@ -169,6 +180,7 @@ class TrainConfig:
         _choice("allocation", self.allocation, ALLOCATIONS)
         _choice("arm_level", self.arm_level, ARM_LEVELS)
         _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
+        _choice("gate_metric", self.gate_metric, GATE_METRICS)
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
         from banditcurr.telemetry import REPORTERS
@@ -220,14 +232,25 @@ class TrainConfig:
                                  f"Got {getattr(self, name)!r} instead.")
 
     def _validate_gate_and_allocation(self, n_distributions):
-        if self.dynamic_sampling and self.minibatches != 1:
-            raise ValueError(f"dynamic_sampling needs minibatches = 1 (a batch still short after max_refill_rounds "
-                             f"cannot be split evenly). Got minibatches = {self.minibatches}.")
+        from banditcurr.gates import parse_gate
+
+        try:
+            parse_gate(self.gate, "TrainConfig")
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+        if self.screening and not 2 <= self.screening < self.group_size:
+            raise ValueError(f"screening (SPEED-RL's N_init) must be 0 (off) or in [2, group_size - 1] = "
+                             f"[2, {self.group_size - 1}]. Got {self.screening}.")
+        for name in ("dynamic_sampling", "screening"):
+            if getattr(self, name) and self.minibatches != 1:
+                raise ValueError(f"{name} needs minibatches = 1 (a batch still short after max_refill_rounds "
+                                 f"cannot be split evenly). Got minibatches = {self.minibatches}.")
         if not self.rollout_budget:
             return
-        if self.dynamic_sampling:
-            raise ValueError("rollout_budget and dynamic_sampling cannot be combined: the allocation fixes the "
-                             "rollouts of a step, the gate's refills change it. Set one of them off.")
+        for name in ("dynamic_sampling", "screening"):
+            if getattr(self, name):
+                raise ValueError(f"rollout_budget and {name} cannot be combined: the allocation fixes the "
+                                 "rollouts of a step, the gate's refills change it. Set one of them off.")
         if self.rollout_budget < 2 * self.batch_prompts:
             raise ValueError(f"rollout_budget = {self.rollout_budget} is below 2 * batch_prompts = "
                              f"{2 * self.batch_prompts}: every prompt that gets rollouts needs at least 2.")

@@ -167,9 +167,9 @@ def train(config, engine=None):
         if reporter:
             reporter.log(record, 0)
 
-    def roll_out(arms, group_sizes, seeds, times):
-        """Steps 2-4 for ``arms``: problems, ``group_sizes[g]`` completions each, rewards."""
-        picked = pool.pick(arms, data_rng)
+    def roll_out(arms, group_sizes, seeds, times, picked=None):
+        """Steps 2-4 for ``arms``: problems (``picked`` or new), ``group_sizes[g]`` completions each, rewards."""
+        picked = pool.pick(arms, data_rng) if picked is None else picked
         prompts = [_encode(tokenizer, problem.prompt, config.chat_template) for _, problem in picked]
         t = time.perf_counter()
         groups = engine.generate(prompts, [int(n) for n in group_sizes], seeds, max_new_tokens=config.max_new_tokens,
@@ -180,31 +180,76 @@ def train(config, engine=None):
         offsets = np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
         return Groups(np.asarray(arms, dtype=np.int64), picked, prompts, groups, rewards, offsets)
 
+    def gate_metric(rewards):
+        """What the gate and the screen read: the reward, or the verifier's raw 0/1 success."""
+        return rewards if config.gate_metric == "reward" else (rewards >= config.success_threshold).astype(float)
+
+    def screened_roll_out(arms, step, salt, times):
+        """SPEED-RL (arXiv 2506.09016): N_init screening completions per prompt, then the other
+        group_size - N_init for the prompts whose screen is mixed (on gate_metric), on the same
+        problems with their own seeds (salt 10000 + the round's). Returns (groups: screen + rest,
+        or the screen alone; which prompts were screened in)."""
+        n_init = config.screening
+        screen = roll_out(arms, np.full(arms.size, n_init, dtype=np.int64),
+                          rollout_seeds(config.seed, step, arms.size, salt), times)
+        accepted = bc.keep_groups(gate_metric(screen.rewards), screen.offsets, "mixed")
+        index = np.flatnonzero(accepted)
+        rest = roll_out(arms[index], np.full(index.size, config.group_size - n_init, dtype=np.int64),
+                        rollout_seeds(config.seed, step, index.size, 10000 + salt), times,
+                        picked=[screen.picked[g] for g in index]) if index.size else None
+        completions, rewards, sizes = [], [], []
+        for g in range(arms.size):
+            completions.append(list(screen.completions[g]))
+            rewards.append(screen.rewards[screen.offsets[g]:screen.offsets[g + 1]])
+            if accepted[g]:
+                j = int(np.searchsorted(index, g))
+                completions[-1] += rest.completions[j]
+                rewards[-1] = np.concatenate([rewards[-1], rest.rewards[rest.offsets[j]:rest.offsets[j + 1]]])
+            sizes.append(rewards[-1].size)
+        return Groups(screen.arms, screen.picked, screen.prompts, completions, np.concatenate(rewards),
+                      np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)), accepted
+
     def gated_rollouts(step, times):
-        """DAPO dynamic sampling through ``banditcurr.fill_batch``, which updates the scheduler
-        with every group rolled out, dropped ones included. Returns (every group rolled out,
-        which of them are trained, the batch = the first B groups with mixed rewards in
-        rollout order, log record)."""
-        rounds = []
+        """The gate (config.gate on config.gate_metric; "none" with screening alone) and
+        SPEED-RL screening through ``banditcurr.fill_batch``, which updates the scheduler
+        with every group rolled out, dropped and screened-out ones included. Returns
+        (every group rolled out, which of them are trained, the batch = the first B
+        groups that pass, in rollout order, log record)."""
+        rounds, eligible = [], []
+        gate = bc.parse_gate(config.gate if config.dynamic_sampling else "none")
 
         def rollout(arms):  # round r (from 0) seeds with salt 0, 3, 4, ... (2 is the eval's)
-            sizes = np.full(arms.size, config.group_size, dtype=np.int64)
             salt = 2 + len(rounds) if rounds else 0
-            rounds.append(roll_out(arms, sizes, rollout_seeds(config.seed, step, arms.size, salt), times))
-            return rounds[-1].rewards.reshape(arms.size, config.group_size)
+            if config.screening:
+                groups, accepted = screened_roll_out(arms, step, salt, times)
+            else:
+                sizes = np.full(arms.size, config.group_size, dtype=np.int64)
+                groups = roll_out(arms, sizes, rollout_seeds(config.seed, step, arms.size, salt), times)
+                accepted = np.ones(arms.size, dtype=bool)
+            rounds.append(groups)
+            eligible.append(accepted)
+            return {"rewards": groups.rewards, "offsets": groups.offsets, "metric": gate_metric(groups.rewards),
+                    "eligible": accepted}
 
         t = time.perf_counter()
         times["generate"] = 0.0
-        filled = bc.fill_batch(scheduler, rollout, config.batch_prompts, max_rounds=1 + config.max_refill_rounds)
+        filled = bc.fill_batch(scheduler, rollout, config.batch_prompts, max_rounds=1 + config.max_refill_rounds,
+                               gate=gate)
         times["scheduler"] = time.perf_counter() - t - times["generate"]  # includes scoring, as it is interleaved
         rolled = Groups.concat(rounds)
-        kept = np.flatnonzero(bc.keep_mixed(rolled.rewards, rolled.offsets))[:config.batch_prompts]
+        passing = bc.keep_groups(gate_metric(rolled.rewards), rolled.offsets, gate) & np.concatenate(eligible)
+        kept = np.flatnonzero(passing)[:config.batch_prompts]
         batch = rolled.take(kept)
         if not (np.array_equal(batch.arms, filled.arms) and np.array_equal(batch.rewards, filled.rewards)):
             raise RuntimeError("The gated batch differs from banditcurr.fill_batch's kept groups.")
         trained = np.isin(np.arange(rolled.arms.size), kept)
-        return rolled, trained, batch, {"train/dropped_groups": filled.dropped_groups, "perf/gate_rounds": filled.rounds,
-                                        "perf/extra_rollouts": filled.extra_rollouts, "train/batch_full": filled.full}
+        record = {"train/dropped_groups": filled.dropped_groups, "perf/gate_rounds": filled.rounds,
+                  "perf/extra_rollouts": filled.extra_rollouts, "train/batch_full": filled.full}
+        if config.screening:
+            screened_out = ~np.concatenate(eligible)
+            record.update({"train/screened_out": int(screened_out.sum()),
+                           "perf/screened_out_rollouts": int(config.screening * screened_out.sum())})
+        return rolled, trained, batch, record
 
     # -- the loop ------------------------------------------------------------------
     bar = _progress_bar(config, start_step)
@@ -214,9 +259,9 @@ def train(config, engine=None):
         t_step = time.perf_counter()
         skipped = np.empty(0, dtype=np.int64)  # arms an allocation gives no rollouts (ledger rows only)
 
-        if config.dynamic_sampling:
-            # 1-4 in rounds, through the DAPO gate: groups whose rewards are all equal are
-            # dropped and replaced by new draws until B groups have mixed rewards
+        if config.dynamic_sampling or config.screening:
+            # 1-4 in rounds, through the gate (DAPO: groups whose rewards are all equal are
+            # dropped) and SPEED-RL screening, with new draws until B groups pass
             rolled, trained, batch, gate = gated_rollouts(step, times)
         else:
             # 1. arms; with rollout_budget, CurES gives each its own group size (0: saturated, skipped)
@@ -263,7 +308,7 @@ def train(config, engine=None):
 
         # 8. feedback to the curriculum (the gate has already fed back every group it rolled out)
         t = time.perf_counter()
-        if not config.dynamic_sampling:
+        if not (config.dynamic_sampling or config.screening):
             scheduler.update(batch.arms, rewards, offsets)
         times["scheduler"] += time.perf_counter() - t
         times["step"] = time.perf_counter() - t_step

@@ -26,10 +26,15 @@ One training step of one seed (``_step``):
 4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta)
    (``bernoulli_group``, from the learner's stream);
 5. the scheduler's update sees (arms, rewards, offsets) as from the public API;
+   With SPEED-RL screening (``SCREENING`` = N_init > 0, ``_screen``) each prompt first
+   gets N_init rollouts and only those with mixed screens get the other G - N_init;
 6. the post-rollout gate keeps groups for training (``GATE_NONE``: all;
    ``GATE_DYNAMIC``: DAPO dynamic sampling as ``banditcurr.gates.fill_batch``, only
-   groups with mixed rewards, drawing the missing ones again until B are kept or
-   ``max_rounds`` rounds were drawn; every rollout counts);
+   groups with mixed rewards; ``GATE_BAND``: lo <= k/n <= hi; ``GATE_STD``:
+   lo <= sqrt(p(1 - p)) <= hi with p = k/n, the population std of 0/1 rewards; see
+   ``_passes``), drawing the missing ones again until B are kept or ``max_rounds``
+   rounds were drawn; every rollout counts. Screening refills the same way (a
+   screened-out prompt is never kept);
 7. the GRPO step on the kept groups (plain, or Adam-normalised per skill), the
    memorisation step of the trained prompts' own logits, update noise, then
    forgetting; records, evaluation, and the optional per-group trace.
@@ -67,10 +72,10 @@ FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
 
 # settings_f (float64) and settings_i (int64) layouts
 LEARNING_RATE, FORGETTING, SATURATION, CONFIDENCE, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, MEMORIZATION, \
-    UPDATE_NOISE = range(9)
-BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS, ALLOCATION, OPTIMIZER = range(7)
+    UPDATE_NOISE, GATE_LOW, GATE_HIGH = range(11)
+BATCH_SIZE, GROUP_SIZE, PROMPT_LEVEL, GATE, MAX_ROUNDS, ALLOCATION, OPTIMIZER, SCREENING = range(8)
 OPTIMIZER_SGD, OPTIMIZER_ADAM = 0, 1
-GATE_NONE, GATE_DYNAMIC = 0, 1
+GATE_NONE, GATE_DYNAMIC, GATE_BAND, GATE_STD = 0, 1, 2, 3  # = banditcurr.gates.GATE_CODES
 ALLOCATION_FIXED, ALLOCATION_POSTERIOR, ALLOCATION_ORACLE = 0, 1, 2
 ALLOCATION_KNAPSACK_POSTERIOR, ALLOCATION_KNAPSACK_ORACLE = 3, 4
 MIN_GROUP_SIZE = 2  # a prompt that gets rollouts gets at least two (GRPO compares them)
@@ -318,6 +323,43 @@ def _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, s
     _allocate(sigma[:count], count * group_size, MIN_GROUP_SIZE, 0, sizes[:count])
 
 
+@jit
+def _screen(learn_rng, probs, count, screen, group_size, rewards, sums, sizes, offsets):
+    """SPEED-RL's two phases (arXiv 2506.09016) for the first ``count`` prompts: N_init =
+    ``screen`` screening rollouts each (all screens first, in order, from the learner
+    stream), then the other ``group_size`` - N_init for each prompt whose screen is mixed
+    (0 < k < N_init), in order. Writes the ragged groups (screen + rest, or the screen
+    alone) to rewards / offsets[:count + 1], their sizes and successes to sizes / sums."""
+    for b in range(count):
+        sums[b] = bernoulli_group(learn_rng, probs[b], rewards, b * group_size, b * group_size + screen)
+    total = 0
+    offsets[0] = 0
+    for b in range(count):
+        start = b * group_size
+        sizes[b] = screen
+        if 0 < sums[b] < screen:
+            sums[b] += bernoulli_group(learn_rng, probs[b], rewards, start + screen, start + group_size)
+            sizes[b] = group_size
+        for j in range(sizes[b]):  # compact to the front (total <= start: a forward copy is safe)
+            rewards[total + j] = rewards[start + j]
+        total += sizes[b]
+        offsets[b + 1] = total
+
+
+@jit
+def _passes(gate, successes, size, low, high):
+    """Whether a group of ``size`` 0/1 rewards with ``successes`` ones passes ``gate``:
+    mixed 0 < k < n; band low <= k/n <= high; std low <= sqrt(p (1 - p)) <= high, p = k/n."""
+    if gate == GATE_NONE:
+        return True
+    if gate == GATE_DYNAMIC:
+        return 0 < successes < size
+    p = successes / size
+    if gate == GATE_BAND:
+        return low <= p <= high
+    return low <= math.sqrt(p * (1.0 - p)) <= high
+
+
 @_inline
 def _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw):
     """The scheduler's next ``n_draw`` arms, written to draw[:n_draw]."""
@@ -338,17 +380,21 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
     each (trained 0/1), or arrays of length 0 for no trace: every generated group is
     written in order from slot 0, the rest keep their fill (prompt -1).
 
-    Without a gate: one round of B groups, all trained on. With ``GATE_DYNAMIC``, as
-    ``banditcurr.gates.fill_batch`` (oversample 1, update "all"): round r draws the
-    ``need`` groups still missing (at prompt level, B <= n_arms, never an arm already
-    drawn this step), the scheduler learns from every group rolled out, and the first
-    ``need`` groups with mixed rewards join the batch; at most ``max_rounds`` rounds.
+    Without a gate or screening: one round of B groups, all trained on. With a gate
+    (``_passes``) or screening (``_screen``), as ``banditcurr.gates.fill_batch``
+    (oversample 1, update "all"): round r draws the ``need`` groups still missing (at
+    prompt level, B <= n_arms, never an arm already drawn this step), the scheduler
+    learns from every group rolled out (screens included), and the first ``need``
+    groups that pass the gate (and, screening, were screened in) join the batch; at
+    most ``max_rounds`` rounds.
     """
     loadings, init_skills, train_dist, train_difficulty, pool_start, pool_count, eval_difficulty, exp_eval = world
     draw, used, used_list, arms, prompts, probs, sizes, sigma, offsets, rewards, sums, keep_prompts, keep_sizes, \
         keep_sums, grad, base = work
     batch_size = settings_i[BATCH_SIZE]
     gate = settings_i[GATE]
+    screen = settings_i[SCREENING]
+    refill = gate != GATE_NONE or screen > 0  # rounds until B groups are kept
     distinct = batch_size <= n_arms
     n_rollouts = 0
     n_zero = 0
@@ -361,9 +407,9 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
     memo = extra[extra.shape[0] - n_memo:]
     for c in range(base.shape[0]):  # the policy is fixed during the step's rollouts
         base[c] = logit(loadings, skills, c, 0.0)
-    for _ in range(settings_i[MAX_ROUNDS] if gate == GATE_DYNAMIC else 1):
+    for _ in range(settings_i[MAX_ROUNDS] if refill else 1):
         need = batch_size - n_kept
-        if gate == GATE_DYNAMIC and distinct:  # draw past the arms used so far
+        if refill and distinct:  # draw past the arms used so far
             n_draw = min(n_arms, n_used + need)
             _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw)
             count = 0
@@ -399,28 +445,30 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
                 offsets[rolled + 1] = offsets[rolled] + sizes[b]
                 rolled += 1
         count = rolled
+        if screen > 0:
+            _screen(learn_rng, probs, count, screen, settings_i[GROUP_SIZE], rewards, sums, sizes, offsets)
         total = offsets[count]
         for b in range(count):
             record_counts[train_dist[prompts[b]]] += 1
-            k = bernoulli_group(learn_rng, probs[b], rewards, offsets[b], offsets[b + 1])
-            sums[b] = k  # rewards are 0 or 1: the sum of squares is the same number
-            reward_sum += k
+            if screen == 0:  # rewards are 0 or 1: the sum of squares is the same number
+                sums[b] = bernoulli_group(learn_rng, probs[b], rewards, offsets[b], offsets[b + 1])
+            reward_sum += sums[b]
         if trace[0].shape[0] > 0:
             for b in range(count):
                 trace[0][n_traced + b] = arms[b]
                 trace[1][n_traced + b] = prompts[b]
                 trace[2][n_traced + b] = np.int64(sums[b])
                 trace[3][n_traced + b] = sizes[b]
-                trace[4][n_traced + b] = 1 if gate == GATE_NONE else 0
+                trace[4][n_traced + b] = 0 if refill else 1
         if kind != FIXED_KIND:
             update_any(kind, params, n_arms, f, i, arms[:count], rewards[:total], offsets[:count + 1])
         n_rollouts += total
         n_groups += count
         for b in range(count):
-            mixed = 0 < sums[b] < sizes[b]  # else zero variance: no gradient
-            if not mixed:
+            if not 0 < sums[b] < sizes[b]:  # zero variance: no gradient
                 n_zero += 1
-            elif gate == GATE_DYNAMIC and n_kept < batch_size:
+            if refill and n_kept < batch_size and sizes[b] > screen \
+                    and _passes(gate, sums[b], sizes[b], settings_f[GATE_LOW], settings_f[GATE_HIGH]):
                 keep_prompts[n_kept] = prompts[b]
                 keep_sizes[n_kept] = sizes[b]
                 keep_sums[n_kept] = sums[b]
@@ -428,11 +476,11 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
                 if trace[0].shape[0] > 0:
                     trace[4][n_traced + b] = 1
         n_traced += count
-        if gate == GATE_NONE or n_kept == batch_size:
+        if not refill or n_kept == batch_size:
             break
     for x in range(n_used):
         used[used_list[x]] = False
-    if gate == GATE_NONE:
+    if not refill:
         learner_update(world, settings_f, settings_i, skills, extra, learn_rng, prompts, sizes, sums, count, grad)
     else:
         learner_update(world, settings_f, settings_i, skills, extra, learn_rng, keep_prompts, keep_sizes, keep_sums,
@@ -460,7 +508,7 @@ def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, st
     loadings, eval_difficulty, exp_eval = world[0], world[6], world[7]
     batch_size = settings_i[BATCH_SIZE]
     max_total = batch_size * settings_i[GROUP_SIZE]
-    gated = settings_i[GATE] == GATE_DYNAMIC and batch_size <= n_arms
+    gated = (settings_i[GATE] != GATE_NONE or settings_i[SCREENING] > 0) and batch_size <= n_arms
     n_draw = min(n_arms, batch_size * settings_i[MAX_ROUNDS]) if gated else 0
     work = (np.empty(n_draw, np.int64), np.zeros(n_arms if gated else 0, np.bool_), np.empty(n_draw, np.int64),
             np.empty(batch_size, np.int64), np.empty(batch_size, np.int64), np.empty(batch_size),  # arms..probs

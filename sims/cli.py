@@ -35,9 +35,15 @@ def add_arguments(parser):
                         help="force every scheduler's arms to distributions or prompts (default: per scheduler)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="scenario parameter override, repeatable (e.g. --param transfer=0.5)")
-    parser.add_argument("--gate", choices=("none", "dynamic-sampling"), default="none",
-                        help="post-rollout gate: dynamic-sampling = DAPO (train on mixed groups only, refill)")
-    parser.add_argument("--max-rounds", type=int, default=4, help="refill rounds per step with a gate (default 4)")
+    parser.add_argument("--gate", default="none", metavar="SPEC",
+                        help="post-rollout gate: none, dynamic-sampling = DAPO (train on mixed groups only, "
+                             "refill), band[:lo=0.25,hi=0.75] (pass rate k/n in the band), std:lo=X,hi=Y "
+                             "(sqrt(p(1-p)) in the band) (default none)")
+    parser.add_argument("--max-rounds", type=int, default=4,
+                        help="refill rounds per step with a gate or screening (default 4)")
+    parser.add_argument("--screening", type=int, default=0, metavar="N_INIT",
+                        help="SPEED-RL screening: N_INIT rollouts per prompt first, the other G - N_INIT only "
+                             "for prompts with mixed screens (default 0: off)")
     parser.add_argument("--allocation", choices=("fixed", "posterior", "oracle", "knapsack"), default="fixed",
                         help="rollouts per prompt: fixed G; knapsack = Knapsack-RL's allocation of the same budget "
                              "(posterior mean if the scheduler keeps one, else the true rate); or CurES's Neyman "
@@ -181,7 +187,8 @@ def run(args):
             raise ValueError(f"The --schedulers list names a scheduler twice: {args.schedulers!r}.")
         options = dict(seeds=args.seeds, steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
                        arm_level=args.arm_level, seed=args.seed, eval_every=args.eval_every, gate=args.gate,
-                       max_rounds=args.max_rounds, allocation=args.allocation, saturation=args.saturation)
+                       max_rounds=args.max_rounds, allocation=args.allocation, saturation=args.saturation,
+                       screening=args.screening)
         setups = [prepare(scenario, spec, **options) for spec in specs]  # fail before running
         target = args.target
         if target != "auto":

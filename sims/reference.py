@@ -89,6 +89,35 @@ class Learner:
         self.memo *= 1.0 - sc.forgetting
 
 
+def passes(gate, successes, sizes):
+    """Which 0/1-reward groups (``successes`` of ``sizes``) pass ``gate`` (a Gate), with
+    p = k/n: mixed 0 < k < n, band lo <= p <= hi, std lo <= sqrt(p (1 - p)) <= hi."""
+    if gate.kind == "none":
+        return np.ones(sizes.size, dtype=bool)
+    if gate.kind == "mixed":
+        return (successes > 0) & (successes < sizes)
+    p = successes / sizes
+    statistic = p if gate.kind == "band" else np.sqrt(p * (1.0 - p))
+    return (gate.lo <= statistic) & (statistic <= gate.hi)
+
+
+def screened_rewards(rng, p, group, screen):
+    """SPEED-RL screening (arXiv 2506.09016): ``screen`` rollouts per prompt, then the other
+    ``group`` - ``screen`` for the prompts whose screen is mixed; returns (flat rewards, sizes)."""
+    first = rng.random((p.size, screen)) < p[:, None]
+    k = first.sum(axis=1)
+    accepted = (k > 0) & (k < screen)
+    rest = rng.random((int(accepted.sum()), group - screen)) < p[accepted, None]
+    sizes = np.where(accepted, group, screen)
+    parts, r = [], 0
+    for b in range(p.size):
+        parts.append(first[b])
+        if accepted[b]:
+            parts.append(rest[r])
+            r += 1
+    return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0), sizes
+
+
 def run_reference(setup, seed_streams, progress=None):
     """Run ``setup`` (from ``simulate.prepare``) with ``seed_streams`` = (scheduler
     streams, learner streams) of ``simulate.streams``; return the records tuple of
@@ -103,7 +132,9 @@ def run_reference(setup, seed_streams, progress=None):
     rollouts = np.zeros((seeds, steps), dtype=np.int64)
     train_reward = np.zeros((seeds, steps))
     sched_streams, learn_streams = seed_streams
-    rounds = setup.max_rounds if setup.gate == "dynamic-sampling" else 1
+    gate, screen = setup.gate_rule, setup.screening
+    refill = gate.kind != "none" or screen > 0  # rounds until B groups are kept
+    rounds = setup.max_rounds if refill else 1
 
     def evaluate(theta):
         return sigmoid(sc.loadings @ theta - sc.eval_difficulty.T).mean(axis=0)
@@ -128,7 +159,7 @@ def run_reference(setup, seed_streams, progress=None):
             used = set()  # arms drawn this step (the gate never redraws one at prompt level)
             for _ in range(rounds):  # the gate's rounds, as banditcurr.gates.fill_batch
                 need = batch - n_kept
-                if setup.gate == "dynamic-sampling" and batch <= setup.n_arms:
+                if refill and batch <= setup.n_arms:
                     drawn = scheduler.sample(min(setup.n_arms, len(used) + need))
                     arms = np.array([a for a in drawn if a not in used][:need], dtype=np.int64)
                     used.update(arms.tolist())
@@ -156,17 +187,23 @@ def run_reference(setup, seed_streams, progress=None):
                     sizes = np.full(arms.size, group)
                 rolled = sizes > 0  # a prompt given no rollouts is not rolled out
                 arms, prompts, dist, p, sizes = arms[rolled], prompts[rolled], dist[rolled], p[rolled], sizes[rolled]
-                offsets = np.concatenate([[0], np.cumsum(sizes)])
                 np.add.at(arm_counts[s, t], dist, 1)
-                rewards = (rng.random(offsets[-1]) < np.repeat(p, sizes)).astype(np.float64)
+                if screen > 0:
+                    rewards, sizes = screened_rewards(rng, p, group, screen)
+                else:
+                    rewards = (rng.random(sizes.sum()) < np.repeat(p, sizes)).astype(np.float64)
+                offsets = np.concatenate([[0], np.cumsum(sizes)])
                 scheduler.update(arms, rewards, offsets)
-                mixed = np.maximum.reduceat(rewards, offsets[:-1]) != np.minimum.reduceat(rewards, offsets[:-1])
+                successes = np.add.reduceat(rewards, offsets[:-1])
+                mixed = (successes > 0) & (successes < sizes)
                 generated += arms.size
                 zero += int((~mixed).sum())
                 reward_sum += rewards.sum()
                 step_rollouts += int(offsets[-1])
-                take = np.ones(arms.size, dtype=bool) if setup.gate == "none" else \
-                    np.isin(np.arange(arms.size), np.flatnonzero(mixed)[:need])  # the first `need` mixed
+                take = np.ones(arms.size, dtype=bool)
+                if refill:  # the first `need` groups that pass the gate (and, screening, their screen)
+                    take = np.isin(np.arange(arms.size),
+                                   np.flatnonzero(passes(gate, successes, sizes) & (sizes > screen))[:need])
                 kept.append((prompts[take], p[take], rewards[np.repeat(take, sizes)], sizes[take]))
                 n_kept += int(take.sum())
                 if n_kept == batch:

@@ -28,6 +28,7 @@ from banditcurr._params import argument, check_arguments, check_int, pack_params
 from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
 from banditcurr.allocation import has_posterior
+from banditcurr.gates import parse_gate
 
 from . import _engine
 from ._engine import MIN_GROUP_SIZE
@@ -35,7 +36,9 @@ from .scenario import Scenario
 from .schedulers import FixedSchedule, parse_spec, resolve_arm_level, resolve_difficulty
 
 ENGINES = ("numba", "numpy")
-GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC}
+#: gate kinds (``banditcurr.gates.Gate``; "dynamic-sampling" is the "mixed" kind) and their engine codes
+GATES = {"none": _engine.GATE_NONE, "dynamic-sampling": _engine.GATE_DYNAMIC, "band": _engine.GATE_BAND,
+         "std": _engine.GATE_STD}
 ALLOCATIONS = {"fixed": _engine.ALLOCATION_FIXED, "posterior": _engine.ALLOCATION_POSTERIOR,
                "oracle": _engine.ALLOCATION_ORACLE, "knapsack": _engine.ALLOCATION_KNAPSACK_POSTERIOR}
 OPTIMIZERS = {"sgd": _engine.OPTIMIZER_SGD, "adam": _engine.OPTIMIZER_ADAM}
@@ -46,6 +49,8 @@ ALLOCATION_ARGUMENTS = (
     argument("saturation", low=0.0, high=0.5, high_open=True, doc="prompts this close to p = 0 or 1 get none"),
     argument("confidence", low=0.0, high=1.0, high_open=True, doc="posterior mass that makes a prompt saturated"),
 )
+#: SPEED-RL screening rollouts per prompt, N_init (0: off; else 2 <= N_init < group_size)
+SCREENING = argument("screening", "int", low=0, doc="SPEED-RL screening rollouts per prompt (0: off)")
 
 
 @dataclass
@@ -127,11 +132,17 @@ class Setup:
     allocation: str
     saturation: float
     confidence: float
+    screening: int = 0
+
+    @property
+    def gate_rule(self):
+        """The gate as a ``banditcurr.gates.Gate``."""
+        return parse_gate(self.gate)
 
     def settings(self):
         return {"seeds": self.seeds, "steps": self.steps, "batch_size": self.batch_size,
                 "group_size": self.group_size, "seed": self.seed, "arm_level": self.arm_level,
-                "n_arms": self.n_arms, "gate": self.gate, "max_rounds": self.max_rounds,
+                "n_arms": self.n_arms, "gate": self.gate, "max_rounds": self.max_rounds, "screening": self.screening,
                 "allocation": self.allocation, "saturation": self.saturation, "confidence": self.confidence,
                 "eval_every_steps": int(self.eval_steps[1] - self.eval_steps[0]) if len(self.eval_steps) > 1 else 0,
                 "hyperparameters": dict(getattr(self.template, "hyperparameters", {}))}
@@ -139,7 +150,7 @@ class Setup:
 
 def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
             seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5,
-            warm_start=None):
+            warm_start=None, screening=0):
     """Check the arguments of :func:`simulate` and resolve the scheduler (no run)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"The 'scenario' argument of simulate must be a sims.Scenario (e.g. "
@@ -150,14 +161,22 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
     group_size = scenario.group_size if group_size is None else check_int("group_size", group_size, 1, owner="simulate")
     seed = check_int("seed", seed, 0, owner="simulate")
     eval_every = check_int("eval_every", eval_every, 1, owner="simulate")
-    if gate not in GATES:
-        raise ValueError(f"The 'gate' argument of simulate must be one of {tuple(GATES)}. Got {gate!r} instead.")
+    rule = parse_gate(gate, "simulate")
+    gate = "dynamic-sampling" if rule.kind == "mixed" else rule.spec  # the simulator's name for DAPO's gate
+    screening = check_arguments("simulate", (SCREENING,), {"screening": screening})["screening"]
+    if screening and not MIN_GROUP_SIZE <= screening < group_size:
+        raise ValueError(f"The 'screening' argument of simulate (SPEED-RL's N_init) must be 0 (off) or in "
+                         f"[{MIN_GROUP_SIZE}, group_size - 1] = [{MIN_GROUP_SIZE}, {group_size - 1}]. "
+                         f"Got {screening}.")
     max_rounds = check_int("max_rounds", max_rounds, 1, owner="simulate")
     if allocation not in ALLOCATIONS:
         raise ValueError(f"The 'allocation' argument of simulate must be one of {tuple(ALLOCATIONS)}. "
                          f"Got {allocation!r} instead.")
     checked = check_arguments("simulate", ALLOCATION_ARGUMENTS, {"saturation": saturation, "confidence": confidence})
     saturation, confidence = checked["saturation"], checked["confidence"]
+    if screening and allocation != "fixed":
+        raise ValueError(f"Screening gives every prompt N_init then G - N_init rollouts; it does not combine with "
+                         f"allocation={allocation!r}. Use allocation='fixed' or screening=0.")
     if allocation != "fixed" and group_size < MIN_GROUP_SIZE:
         raise ValueError(f"Rollout allocation gives a prompt at least {MIN_GROUP_SIZE} rollouts: the budget "
                          f"B x group_size needs group_size >= {MIN_GROUP_SIZE}. Got group_size={group_size}.")
@@ -202,7 +221,7 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
     eval_steps, eval_slot = eval_schedule(steps, eval_every)
     return Setup(scenario, label, name, level, n_arms, template, make_kwargs, seeds, steps, batch_size,
                  group_size, seed, eval_steps, eval_slot, gate, max_rounds, allocation, float(saturation),
-                 float(confidence))
+                 float(confidence), screening)
 
 
 def _check_memory(label, level, n_arms, seeds, sizes):
@@ -221,16 +240,22 @@ def streams(seed, seeds):
 
 def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, group_size=None, arm_level=None,
              seed=0, eval_every=1, gate="none", max_rounds=4, allocation="fixed", saturation=0.1, confidence=0.5,
-             engine="numba", threads=None, progress=None, trace=False, warm_start=None):
+             engine="numba", threads=None, progress=None, trace=False, warm_start=None, screening=0):
     """Train ``seeds`` simulated GRPO learners on ``scenario`` under ``scheduler``.
 
     ``scheduler``: a spec string (``"dump-ucb"``, ``"thompson@distribution"``,
     ``"dump-ucb:c=0.5"``; see ``schedulers.py``) or a :class:`FixedSchedule`.
     ``steps``, ``batch_size``, ``group_size`` default to the scenario's.
     ``arm_level`` forces the arm level for this scheduler ("distribution" or "prompt").
-    ``gate``: "none", or "dynamic-sampling" (DAPO: train only on groups with mixed
-    rewards, drawing up to ``max_rounds`` batches per step to fill B; every rollout
-    counts in ``rollouts``). ``allocation``: rollouts per prompt, "fixed" (G each) or
+    ``gate``: a ``banditcurr.Gate`` or spec: "none", "dynamic-sampling" (DAPO: train
+    only on groups with mixed rewards), "band[:lo=0.25,hi=0.75]" (pass rate k/n in the
+    band), "std:lo=X,hi=Y" (sqrt(p(1 - p)) of the group's k/n in the band); a gate draws
+    up to ``max_rounds`` batches per step to fill B, and every rollout counts in
+    ``rollouts``. ``screening``: SPEED-RL's N_init (arXiv 2506.09016; 0 = off): each
+    prompt gets N_init rollouts first, only prompts with mixed screens get the other
+    G - N_init, the others are not trained on; refills as a gate does; the scheduler
+    learns from every rollout (screens included), and all count in ``rollouts``.
+    ``allocation``: rollouts per prompt, "fixed" (G each) or
     CurES's Neyman allocation of the same budget B x G from the scheduler's Beta
     posterior ("posterior": cures, thompson, learnability) or from the learner's true
     success probability ("oracle"), with ``saturation`` and ``confidence`` as in
@@ -247,7 +272,8 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     """
     setup = prepare(scenario, scheduler, seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size,
                     arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds,
-                    allocation=allocation, saturation=saturation, confidence=confidence, warm_start=warm_start)
+                    allocation=allocation, saturation=saturation, confidence=confidence, warm_start=warm_start,
+                    screening=screening)
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' argument of simulate must be one of {ENGINES}. Got {engine!r} instead.")
     if threads is not None:
@@ -276,11 +302,13 @@ def engine_settings(setup):
     """(settings_f, settings_i): the float64 and int64 settings arrays of the engine
     (layouts in ``_engine``)."""
     sc = setup.scenario
+    gate = setup.gate_rule
     settings_f = np.array([sc.learning_rate, sc.forgetting, setup.saturation, setup.confidence, sc.adam_beta1,
-                           sc.adam_beta2, sc.adam_eps, sc.memorization, sc.update_noise], dtype=np.float64)
+                           sc.adam_beta2, sc.adam_eps, sc.memorization, sc.update_noise, *gate.bounds],
+                          dtype=np.float64)
     settings_i = np.array([setup.batch_size, setup.group_size, int(setup.arm_level == "prompt"),
-                           GATES[setup.gate], setup.max_rounds, allocation_code(setup),
-                           OPTIMIZERS[sc.optimizer]], dtype=np.int64)
+                           gate.code, setup.max_rounds, allocation_code(setup),
+                           OPTIMIZERS[sc.optimizer], setup.screening], dtype=np.int64)
     return settings_f, settings_i
 
 
@@ -320,7 +348,8 @@ def _run_numba(setup, threads, progress, trace=False, compile_only=False):
     n_adam, n_memo = _engine.extra_layout(settings_f, settings_i, sc.n_skills, sc.n_prompts)
     state = (np.tile(sc.init_skills, (seeds, 1)), np.tile(f0, (seeds, 1)), np.tile(i0, (seeds, 1)),
              sched_rng, learn_rng, np.zeros((seeds, n_adam + n_memo)))
-    slots = setup.batch_size * (setup.max_rounds if setup.gate != "none" else 1) if trace else 0
+    refill = setup.gate != "none" or setup.screening > 0
+    slots = setup.batch_size * (setup.max_rounds if refill else 1) if trace else 0
     trace_arrays = tuple(np.full((seeds, steps, slots), -1 if k == 1 else 0, dtype=np.int64) for k in range(5))
     n_dists = sc.n_distributions
     records = (np.zeros((seeds, len(setup.eval_steps), n_dists)), np.zeros((seeds, steps)),

@@ -320,6 +320,58 @@ def keep_mixed(rewards, offsets):
     return np.array([len(set(group.tolist())) > 1 for group in groups(rewards, offsets)])
 
 
+def screen_groups(rng, probs, screen, group_size):
+    """SPEED-RL screening as the simulator's ``_screen``: ``screen`` Bernoulli draws per
+    prompt (uniform < p, all prompts first), then ``group_size - screen`` more for each
+    prompt whose screen is mixed. Returns (flat rewards, sizes, successes)."""
+    first = [[float(rng.uniform() < p) for _ in range(screen)] for p in probs]
+    rewards, sizes, successes = [], [], []
+    for p, group in zip(probs, first):
+        k = sum(group)
+        if 0 < k < screen:
+            group = group + [float(rng.uniform() < p) for _ in range(group_size - screen)]
+        rewards += group
+        sizes.append(len(group))
+        successes.append(sum(group))
+    return np.array(rewards), np.array(sizes), np.array(successes)
+
+
+def passes_binary(kind, successes, size, lo, hi):
+    """The simulator's gate on a group of 0/1 rewards: p = k/n; mixed, band on p, std band
+    on sqrt(p (1 - p))."""
+    if kind == "none":
+        return True
+    if kind == "mixed":
+        return 0 < successes < size
+    p = successes / size
+    statistic = p if kind == "band" else math.sqrt(p * (1.0 - p))
+    return lo <= statistic <= hi
+
+
+def keep_gate(values, offsets, kind, lo=None, hi=None):
+    """The post-rollout gates, plainly: "none" all, "mixed" not all equal, "band"
+    lo <= mean <= hi, "std" lo <= population std <= hi (sums in order, as the kernel)."""
+    keep = []
+    for group in groups(values, offsets):
+        if kind == "none":
+            keep.append(True)
+        elif kind == "mixed":
+            keep.append(len(set(group.tolist())) > 1)
+        else:
+            total = 0.0
+            for x in group:
+                total += x
+            mean = total / len(group)
+            statistic = mean
+            if kind == "std":
+                squares = 0.0
+                for x in group:
+                    squares += (x - mean) ** 2
+                statistic = math.sqrt(squares / len(group))
+            keep.append(lo <= statistic <= hi)
+    return np.array(keep, dtype=bool)
+
+
 # -- family-a twins: SEC, Exp3.S, TSCL, PLR ------------------------------------------
 # Group statistics as plain sequential sums (the kernels' order), so ties between
 # groups come out bit for bit the same.

@@ -14,7 +14,7 @@ import pytest
 
 import banditcurr as bc
 from banditcurr import allocation, gates, sims
-from banditcurr.sims.simulate import ALLOCATION_ARGUMENTS, prepare
+from banditcurr.sims.simulate import ALLOCATION_ARGUMENTS, SCREENING, prepare
 
 
 def rollout(arms):
@@ -29,7 +29,7 @@ FUNCTIONS = {
                           lambda **kw: bc.allocate_rollouts([0.5, 0.2], 8, **kw)),
     "allocate_rollouts_posterior": ((allocation.SATURATION, allocation.CONFIDENCE),
                                     lambda **kw: bc.allocate_rollouts_posterior([1.0, 2.0], [2.0, 1.0], 8, **kw)),
-    "simulate": (ALLOCATION_ARGUMENTS,  # prepare() checks simulate's arguments without running
+    "simulate": (ALLOCATION_ARGUMENTS + (SCREENING,),  # prepare() checks simulate's arguments without running
                  lambda **kw: prepare(sims.make_scenario("kk12"), "uniform", seeds=2, steps=3, **kw)),
 }
 

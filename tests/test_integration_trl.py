@@ -316,3 +316,27 @@ def test_two_processes_keep_one_curriculum(route, tiny_model, tmp_path):
     assert views[0] == views[1]
     assert views[0]["groups"] == 3 * 4
     assert views[0]["lags"] == [1.0, 1.0, 1.0]
+
+
+def shaped(prompts, completions, task, **kwargs):
+    """A shaped reward: a length bonus that never scores two completions alike."""
+    return [0.01 * len(c) + j * 1e-3 for j, c in enumerate(completions)]
+
+
+def test_curriculum_metric_reads_one_reward_function(tiny_model, tmp_path):
+    dataset = Dataset.from_list([{"prompt": f"question {j} about {t}", "task": t} for j in range(4) for t in TASKS])
+    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[],
+                      per_device_train_batch_size=4, num_generations=4)
+    with pytest.raises(ValueError, match=r"'curriculum_metric' argument of CurriculumGRPOTrainer must name one of "
+                                         r"the reward functions \['by_task', 'shaped'\]\. Got 'accuracy'"):
+        CurriculumGRPOTrainer(model=tiny_model, reward_funcs=[by_task, shaped], args=args, train_dataset=dataset,
+                              arm_key="task", curriculum_metric="accuracy")
+    trainer = CurriculumGRPOTrainer(model=tiny_model, reward_funcs=[by_task, shaped], args=args,
+                                    train_dataset=dataset, arm_key="task", curriculum_metric="by_task",
+                                    scheduler="cures")
+    # an unsolved group whose shaped bonus alone lifts the weighted sum to 1.2 (a "success")
+    rewards = torch.tensor([[0.0, 1.2]] * 4)
+    trainer._feed_curriculum([{"task": "unsolved"}] * 4, rewards)
+    arm = trainer.curriculum.arm_names.index("unsolved")
+    alpha, beta = trainer.curriculum.scheduler.posterior()
+    assert (alpha[arm], beta[arm]) == (1.0, 5.0)  # four failures of the raw metric, not four shaped successes

@@ -137,6 +137,14 @@ def test_knapsack_allocation_spends_the_budget_from_the_posterior_means(model_di
     ({"dynamic_sampling": True, "minibatches": 2, "micro_batch": 8}, r"dynamic_sampling needs minibatches = 1"),
     ({"max_refill_rounds": -1}, r"'max_refill_rounds' parameter of TrainConfig must be an int >= 0. Got -1"),
     ({"rollout_budget": -8}, r"'rollout_budget' parameter of TrainConfig must be an int >= 0. Got -8"),
+    ({"gate": "band:lo=0.9,hi=0.1"}, r"'gate' spec 'band:lo=0.9,hi=0.1' of TrainConfig is invalid: .*lo <= hi"),
+    ({"gate": 3}, r"'gate' argument of TrainConfig must be a Gate or a spec string"),
+    ({"gate_metric": "accuracy"}, r"gate_metric must be one of 'reward', 'success'\. Got 'accuracy'"),
+    ({"screening": 4}, r"screening \(SPEED-RL's N_init\) must be 0 \(off\) or in \[2, group_size - 1\] = \[2, 3\]"),
+    ({"screening": -1}, r"'screening' parameter of TrainConfig must be an int >= 0"),
+    ({"screening": 2, "minibatches": 2, "micro_batch": 8}, r"screening needs minibatches = 1"),
+    ({"rollout_budget": 24, "scheduler": "cures", "micro_batch": 8, "screening": 2},
+     r"rollout_budget and screening cannot be combined"),
 ])
 def test_bad_gate_and_allocation_configs_fail_before_any_work(tmp_path, overrides, match):
     fake = tmp_path / "model"  # validation reads no weights
@@ -160,3 +168,48 @@ def test_gated_run_resumes_exactly(model_dir, tmp_path):
     resumed = train(_config(model_dir, tmp_path / "split", steps=3, dynamic_sampling=True, resume=True))
     assert _without_perf(resumed.history) == _without_perf(whole.history)
     np.testing.assert_array_equal(whole.scheduler.state_dict()["counts"], resumed.scheduler.state_dict()["counts"])
+
+
+def _record_batches(monkeypatch):
+    """Every fill_batch result of the loop."""
+    batches, fill = [], bc.fill_batch
+
+    def recording_fill(*args, **kwargs):
+        batches.append(fill(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(bc, "fill_batch", recording_fill)
+    return batches
+
+
+def test_band_gate_reads_the_raw_success_not_the_graded_reward(model_dir, tmp_path, monkeypatch):
+    batches = _record_batches(monkeypatch)
+    config = _config(model_dir, tmp_path, dynamic_sampling=True, gate="band:lo=0.25,hi=0.75",
+                     gate_metric="success", success_threshold=0.5, max_refill_rounds=3)
+    result = train(config)
+    assert len(batches) == config.steps
+    for batch in batches:
+        assert set(np.unique(batch.metric)) <= {0.0, 1.0}  # the verifier's success, not the graded reward
+        assert np.all(bc.keep_groups(batch.metric, batch.offsets, "band"))  # every trained group in the band
+        np.testing.assert_array_equal(batch.metric, (batch.rewards >= 0.5).astype(float))
+    steps = [r for r in result.history if r["step"] > 0]
+    assert [r["train/batch_groups"] for r in steps] == [b.arms.size for b in batches]
+
+
+def test_screening_counts_every_rollout_and_trains_screened_in_prompts_only(model_dir, tmp_path, monkeypatch):
+    calls = _record_updates(monkeypatch)
+    batches = _record_batches(monkeypatch)
+    config = _config(model_dir, tmp_path, screening=2, max_refill_rounds=3)
+    result = train(config)
+    steps = [r for r in result.history if r["step"] > 0]
+    ours = [c for c in calls if c[0] is result.scheduler]
+    # the scheduler saw every rollout, the screens of screened-out prompts included
+    assert sum(c[2].size for c in ours) == sum(r["perf/rollouts"] for r in steps)
+    sizes = np.concatenate([np.diff(c[3]) for c in ours])
+    assert set(np.unique(sizes)) <= {2, 4} and np.any(sizes == 2)  # levels 1 and 3 never pass a screen
+    for r, batch in zip(steps, batches):
+        assert np.all(np.diff(batch.offsets) == config.group_size)  # trained: screen + rest
+        assert np.all(bc.keep_mixed(batch.rewards, batch.offsets))
+        assert r["perf/rollouts"] == batch.rollouts == 4 * (batch.sampled_groups - r["train/screened_out"]) \
+            + 2 * r["train/screened_out"]
+        assert r["perf/screened_out_rollouts"] == 2 * r["train/screened_out"]

@@ -172,7 +172,7 @@ def test_dynamic_sampling_refills_and_counts_every_rollout():
     ({"seeds": 0}, ValueError, r"'seeds' argument of simulate must be an int >= 1\. Got 0"),
     ({"steps": 1.5}, TypeError, r"'steps' argument of simulate must be an int"),
     ({"engine": "torch"}, ValueError, r"'engine' argument of simulate must be one of \('numba', 'numpy'\)"),
-    ({"gate": "dapo"}, ValueError, r"'gate' argument of simulate must be one of \('none', 'dynamic-sampling'\)"),
+    ({"gate": "dapo"}, ValueError, r"'gate' spec 'dapo' of simulate is invalid: The 'kind' argument of Gate"),
     ({"arm_level": "token"}, ValueError, r"'arm_level' argument must be one of"),
     ({"threads": 0}, ValueError, r"'threads' argument of simulate must be an int >= 1"),
     ({"progress": 3}, TypeError, r"'progress' argument of simulate must be callable"),

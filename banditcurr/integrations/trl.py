@@ -209,14 +209,22 @@ class CurriculumGRPOTrainer(_Feedback, GRPOTrainer):
       default ``args.seed`` (the same on every process, as the curriculum must be).
     - ``success_threshold`` (pass rate: reward >= it; default 1.0) and ``log_arms``
       (per-arm probabilities up to this many arms; default 16): telemetry.
+    - ``curriculum_metric``: the name of one reward function (as TRL names it:
+      ``trainer.reward_func_names``) whose rewards the curriculum reads instead of the
+      weighted sum that trains the policy, e.g. the verifier's raw 0/1 success when the
+      training reward is shaped; default None (the weighted sum).
 
     ``trainer.curriculum`` holds the scheduler (``trainer.curriculum.probs()``,
     ``trainer.curriculum.arm_names``).
     """
 
     def __init__(self, *args, arm_key, scheduler="dump-ucb", scheduler_kwargs=None, curriculum_seed=None,
-                 success_threshold=1.0, log_arms=16, **kwargs):
+                 success_threshold=1.0, log_arms=16, curriculum_metric=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if curriculum_metric is not None and curriculum_metric not in self.reward_func_names:
+            raise ValueError(f"The 'curriculum_metric' argument of CurriculumGRPOTrainer must name one of the reward "
+                             f"functions {self.reward_func_names}. Got {curriculum_metric!r} instead.")
+        self.curriculum_metric = curriculum_metric
         if self.train_dataset is None or not hasattr(self.train_dataset, "__len__"):
             raise TypeError(
                 "CurriculumGRPOTrainer needs a map-style train_dataset (a datasets.Dataset): a curriculum "
@@ -261,9 +269,12 @@ class CurriculumGRPOTrainer(_Feedback, GRPOTrainer):
     def _feed_curriculum(self, inputs, rewards_per_func):
         """Group the gathered rewards of one generation batch and update the scheduler."""
         keys = gather_object([self.arm_key.of_row(row, f"Training row {j}") for j, row in enumerate(inputs)])
-        weighted = rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
-        total = weighted.nansum(dim=1).double().cpu().numpy()
-        total[torch.isnan(rewards_per_func).all(dim=1).cpu().numpy()] = np.nan  # no function could score it
+        if self.curriculum_metric is not None:  # one function's rewards: NaN where it could not score
+            total = rewards_per_func[:, self.reward_func_names.index(self.curriculum_metric)].double().cpu().numpy()
+        else:
+            weighted = rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
+            total = weighted.nansum(dim=1).double().cpu().numpy()
+            total[torch.isnan(rewards_per_func).all(dim=1).cpu().numpy()] = np.nan  # no function could score it
         for name, value in self._feed(keys, total, self.num_generations).items():
             self._metrics["train"][name].append(value)
 
