@@ -57,6 +57,10 @@ class Param:
             text += " or None"
         return text
 
+    def allowed(self):
+        """What is allowed, in the words of the error messages (e.g. "an int >= 1")."""
+        return self._allowed()
+
     def _high(self):
         """The upper bound: ``high``, and at most MAX_SIZE for an int (a size)."""
         if self.kind == "int":
@@ -167,8 +171,8 @@ def option_help(param, default=None):
     """The ``--help`` text of a command-line option declared by ``param``: its doc, what
     is allowed (the same words as the error for a bad value) and ``default``."""
     default = param.default if default is None else default
-    text = f"{param.doc} ({param._allowed()}; default {default})" if param.doc else \
-        f"{param._allowed()}; default {default}"
+    text = f"{param.doc} ({param.allowed()}; default {default})" if param.doc else \
+        f"{param.allowed()}; default {default}"
     return text.replace("%", "%%")
 
 

@@ -228,15 +228,16 @@ def _check_memory(label, level, n_arms, seeds, sizes):
                          f"Use fewer seeds, distribution-level arms, or a smaller window.")
 
 
-def record_bytes(setup, trace=False):
-    """Bytes the engine allocates for ``setup``'s records and learner state (and its
-    trace, five int64 (S, T, slots) arrays): what ``simulate`` checks before allocating."""
+def check_record_memory(setup, trace=False):
+    """Refuse (ValueError) a run whose records, learner state and trace (five int64
+    (S, T, slots) arrays) would not fit in this machine's memory, before allocating."""
     sc = setup.scenario
     per_seed = len(setup.eval_steps) * sc.n_distributions + setup.steps * (3 + sc.n_distributions)
     per_seed += 2 * sc.n_skills + sc.n_prompts + 8  # skills, Adam moments or memorised logits, streams
     if trace:
         per_seed += 5 * setup.steps * setup.batch_size * (setup.max_rounds if setup.gate != "none" else 1)
-    return 8 * setup.seeds * per_seed
+    check_memory(f"simulate of {setup.label} over {setup.seeds} seeds x {setup.steps} steps", 8 * setup.seeds * per_seed,
+                 "Use fewer seeds or steps" + (", or no trace (--ledger)." if trace else "."))
 
 
 def streams(seed, seeds):
@@ -277,8 +278,7 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
         raise TypeError(f"The 'progress' argument of simulate must be callable or None. Got {progress!r}.")
     if trace and engine != "numba":
         raise ValueError("trace=True needs engine='numba' (the NumPy reference keeps no trace).")
-    check_memory(f"simulate of {setup.label} over {setup.seeds} seeds x {setup.steps} steps",
-                 record_bytes(setup, trace), "Use fewer seeds or steps, a larger eval_every" + (", or trace=False." if trace else "."))
+    check_record_memory(setup, trace)
     start = time.perf_counter()
     traced = None
     if engine == "numba":
