@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from banditcurr._atomic import write_atomically
-from banditcurr._params import add_option, check_arguments
+from banditcurr._params import add_option, check_arguments, option_help
 
 from ._options import add_target, parse_target, report
 from .simulate import RUN_ARGUMENTS, SIMULATE_ARGUMENTS, simulate
@@ -40,12 +40,25 @@ def add_arguments(parser):
         add_option(parser, declared[name], default=defaults[name].default)
     add_target(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="scenario parameter override, repeatable (e.g. --param transfer=0.5)")
+                        help="scenario parameter override, repeatable (e.g. --param transfer=0.5); the "
+                             "presets' parameters are listed below")
+    parser.epilog = preset_help()
     parser.add_argument("--out", default=None, metavar="DIR", help="write DIR/results.json and DIR/curves.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--ledger", default=None, metavar="DIR",
                         help="also write every run's rollout ledger, one per scheduler and seed, to "
                              "DIR/<scheduler>/seed-<k>/ (banditcurr.ledger format, source 'simulate')")
+
+
+def preset_help():
+    """The presets' parameters with their bounds and defaults, from their declarations."""
+    from .presets import PRESET_PARAMS
+
+    lines = ["scenario parameters (--param KEY=VALUE):"]
+    for name, params in PRESET_PARAMS.items():
+        lines.append(f"  {name}:")
+        lines += [f"    {p.name}: {option_help(p)}".replace("%%", "%") for p in params]
+    return "\n".join(lines)
 
 
 def _quiet(n_steps):

@@ -201,3 +201,15 @@ def test_help_lists_every_declared_option_with_its_bounds_and_choices(command):
         assert param.allowed() in helps[flag], (flag, helps[flag])
         for choice in param.choices:
             assert repr(choice) in helps[flag], (flag, choice)
+
+
+def test_simulate_help_lists_every_preset_parameter():
+    from banditcurr import cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["simulate"]
+    text = sub.format_help()
+    for name, params in sims.PRESET_PARAMS.items():
+        section = text[text.index(f"  {name}:\n"):]
+        for param in params:
+            assert re.search(rf"{param.name}: .*\({re.escape(param.allowed())}; default ", section), param.name
