@@ -173,7 +173,8 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
         seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size, arm_level=arm_level, seed=seed,
         eval_every=eval_every, gate=gate, max_rounds=max_rounds, allocation=allocation, saturation=saturation,
         confidence=confidence))
-    seeds, seed, eval_every, max_rounds = checked["seeds"], checked["seed"], checked["eval_every"], checked["max_rounds"]
+    seeds, seed = checked["seeds"], checked["seed"]
+    eval_every, max_rounds = checked["eval_every"], checked["max_rounds"]
     steps, batch_size, group_size = (getattr(scenario, key) if checked[key] is None else checked[key]
                                      for key in ("steps", "batch_size", "group_size"))
     saturation, confidence = checked["saturation"], checked["confidence"]
@@ -236,8 +237,8 @@ def check_record_memory(setup, trace=False):
     per_seed += 2 * sc.n_skills + sc.n_prompts + 8  # skills, Adam moments or memorised logits, streams
     if trace:
         per_seed += 5 * setup.steps * setup.batch_size * (setup.max_rounds if setup.gate != "none" else 1)
-    check_memory(f"simulate of {setup.label} over {setup.seeds} seeds x {setup.steps} steps", 8 * setup.seeds * per_seed,
-                 "Use fewer seeds or steps" + (", or no trace (--ledger)." if trace else "."))
+    check_memory(f"simulate of {setup.label} over {setup.seeds} seeds x {setup.steps} steps",
+                 8 * setup.seeds * per_seed, "Use fewer seeds or steps" + (", or no trace." if trace else "."))
 
 
 def streams(seed, seeds):
