@@ -17,16 +17,28 @@ def add_target(parser):
     add_option(parser, TARGET, default="auto", type=str, metavar="{auto,FLOAT}")
 
 
-def parse_target(text, owner):
-    """"auto", or the float in ``text`` checked against TARGET (a ValueError naming
-    ``owner``, e.g. "banditcurr simulate", otherwise)."""
-    if text == "auto":
-        return text
+def _problem(owner, value):
+    return f"The 'target' argument of {owner} must be 'auto' or {TARGET.allowed()}. Got {value!r} instead."
+
+
+def check_target(target, owner):
+    """"auto", or ``target`` (a number) checked against TARGET; otherwise a TypeError or
+    ValueError naming ``owner`` (e.g. "compare")."""
+    if isinstance(target, str) and target == "auto":
+        return target
     try:
-        return check_arguments(owner, (TARGET,), {"target": float(text)})["target"]
+        return check_arguments(owner, (TARGET,), {"target": target})["target"]
+    except (TypeError, ValueError) as error:
+        raise type(error)(_problem(owner, target)) from None
+
+
+def parse_target(text, owner):
+    """The ``--target`` ``text`` of the command ``owner`` (e.g. "banditcurr simulate"):
+    "auto" or a float, checked; a ValueError naming the command otherwise."""
+    try:
+        return check_target(text if text == "auto" else float(text), owner)
     except ValueError:
-        raise ValueError(f"The 'target' argument of {owner} must be 'auto' or {TARGET.allowed()}. "
-                         f"Got {text!r} instead.") from None
+        raise ValueError(_problem(owner, text)) from None
 
 
 def report(error, ledger=None):

@@ -76,6 +76,7 @@ FUNCTIONS = {
     "predict": ("predict", sims_predict.PREDICT_ARGUMENTS,
                 lambda **kw: sims_predict.predict(NoFit(), ["uniform"], **{"seeds": 2, "draws": 1, **kw}),
                 (Reached, "objective")),
+    "compare": ("compare", (TARGET,), lambda **kw: sims.compare([], **kw), None),
     "TrainConfig": ("TrainConfig", tuple(train_config.DECLARED.values()),
                     lambda **kw: train_config.TrainConfig(**kw).validate(), (ValueError, "model is required")),
 }
