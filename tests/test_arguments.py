@@ -18,6 +18,7 @@ import pytest
 import banditcurr as bc
 from banditcurr import allocation, gates, ledger, sims, two_level
 from banditcurr._params import MAX_SIZE
+from banditcurr._posterior import DECAY
 from banditcurr.llm import config as train_config
 from banditcurr.sims import calibrate_cli, cli as sims_cli, predict as sims_predict
 from banditcurr.sims._options import TARGET
@@ -76,6 +77,8 @@ FUNCTIONS = {
     "predict": ("predict", sims_predict.PREDICT_ARGUMENTS,
                 lambda **kw: sims_predict.predict(NoFit(), ["uniform"], **{"seeds": 2, "draws": 1, **kw}),
                 (Reached, "objective")),
+    "warm_start": ("warm_start", (DECAY,),
+                   lambda **kw: bc.make("thompson", 4, seed=0).warm_start([0, 1], [1, 2], [2, 2], **kw), None),
     "compare": ("compare", (TARGET,), lambda **kw: sims.compare([], **kw), None),
     "TrainConfig": ("TrainConfig", tuple(train_config.DECLARED.values()),
                     lambda **kw: train_config.TrainConfig(**kw).validate(), (ValueError, "model is required")),
@@ -144,14 +147,28 @@ def test_every_declaration_gets_cases():
     assert {case[:2] for case in CASES} == declared
 
 
-@pytest.mark.parametrize("name, value, error", [(p.name, v, e) for p in gates.FILL_BATCH_ARGUMENTS
-                                                for v, e in bad_values(p)])
-def test_a_refused_call_changes_no_state(name, value, error):
+def warm_thompson():
     scheduler = bc.make("thompson", 6, seed=0)
     scheduler.update([0, 1], [[1.0, 0.0], [1.0, 1.0]])
+    return scheduler
+
+
+# functions that change a scheduler's state: label -> (declarations, call(scheduler, **overrides))
+STATEFUL = {
+    "fill_batch": (gates.FILL_BATCH_ARGUMENTS,
+                   lambda scheduler, **kw: bc.fill_batch(scheduler, rollout, **{"batch_size": 2, **kw})),
+    "warm_start": ((DECAY,), lambda scheduler, **kw: scheduler.warm_start([0, 1], [1, 2], [2, 2], **kw)),
+}
+
+
+@pytest.mark.parametrize("label, name, value, error", [(label, p.name, v, e) for label, (declarations, _)
+                                                       in STATEFUL.items() for p in declarations
+                                                       for v, e in bad_values(p)])
+def test_a_refused_call_changes_no_state(label, name, value, error):
+    scheduler = warm_thompson()
     before = scheduler.state_dict()
     with pytest.raises(error):
-        bc.fill_batch(scheduler, rollout, **{"batch_size": 2, name: value})
+        STATEFUL[label][1](scheduler, **{name: value})
     after = scheduler.state_dict()
     assert before.keys() == after.keys()
     for key, value in before.items():
