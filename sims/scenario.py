@@ -266,6 +266,14 @@ class Scenario:
         if not isinstance(document, dict) or document.get("format") != SCENARIO_FORMAT:
             raise ValueError(f"Not a scenario document: expected a dict with format {SCENARIO_FORMAT!r} "
                              f"(written by Scenario.save or banditcurr calibrate).")
+        unknown = sorted(set(document) - set(cls.__dataclass_fields__) - {"format", "version"})
+        if unknown:
+            import difflib
+
+            hints = [name + "".join(f" (did you mean {close!r}?)" for close in
+                                    difflib.get_close_matches(name, cls.__dataclass_fields__, n=1)) for name in unknown]
+            raise ValueError(f"The scenario document has unknown field(s): {', '.join(hints)}. "
+                             f"Fields: {', '.join(cls.__dataclass_fields__)}.")
         fields = {k: v for k, v in document.items() if k in cls.__dataclass_fields__}
         missing = sorted(set(_ARRAYS) - set(fields))
         if missing:

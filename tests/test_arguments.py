@@ -186,6 +186,12 @@ def test_a_scenario_file_with_a_bad_field_is_refused_naming_it(tmp_path):
         sims.Scenario.load(str(path))
 
 
+def test_a_scenario_file_with_an_unknown_field_is_refused(tmp_path):
+    document = {**tiny_scenario().to_dict(), "forgeting": 0.1}
+    with pytest.raises(ValueError, match=r"unknown field\(s\): forgeting \(did you mean 'forgetting'\?\)"):
+        sims.Scenario.from_dict(document)
+
+
 def test_sizes_are_checked_before_allocating():
     with pytest.raises(ValueError, match=r"simulate of uniform over 1099511627776 seeds x 200 steps needs "
                                          r"\d+ bytes \(.*\) of memory, more than this machine's"):
