@@ -237,3 +237,29 @@ def test_simulate_help_lists_every_preset_parameter():
         section = text[text.index(f"  {name}:\n"):]
         for param in params:
             assert re.search(rf"{param.name}: .*\({re.escape(param.allowed())}; default ", section), param.name
+
+
+COMMAND_LINES = {"simulate": ["simulate", "--no-progress"], "predict": ["predict", "/nonexistent/ledger"],
+                 "calibrate": ["calibrate", "/nonexistent/ledger", "--out", "/nonexistent/fit.json"],
+                 "ledger": ["ledger", "/nonexistent/ledger"], "train": ["train"]}
+
+
+def below_low(param):
+    if param.kind == "int":
+        return str(int(param.low) - 1)
+    return repr(float(param.low) if param.low_open else float(param.low) - 0.5)
+
+
+@pytest.mark.parametrize("command, flag, value, name", [
+    (command, flag, below_low(param), param.name) for command in COMMAND_LINES
+    for param, flag in declared_options(command) if param.low is not None])
+def test_a_command_refuses_a_value_below_the_declared_bound_before_any_work(command, flag, value, name, capsys):
+    from banditcurr import cli
+
+    try:
+        status = cli.main(COMMAND_LINES[command] + [flag, value])
+        message = capsys.readouterr().err
+    except SystemExit as stop:
+        status, message = 2, str(stop.code)
+    assert status == 2
+    assert re.search(rf"The '{name}' (argument|parameter) of .* must be .*Got '?{re.escape(value)}'?", message), message
