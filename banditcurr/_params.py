@@ -176,19 +176,18 @@ def option_help(param, default=None):
     return text.replace("%", "%%")
 
 
-def add_option(parser, param, *, flag=None, default=None, shown_default=None, **kwargs):
-    """Add ``param`` to an argparse ``parser`` as ``--name-with-dashes`` (or ``flag``):
-    the parsed type and choices come from the declaration and the help from
-    :func:`option_help`, so ``--help`` lists the bounds and choices the check enforces.
-    Bounds are checked by the function the value reaches (the one validator), not by
-    argparse. ``kwargs`` go to ``add_argument`` (e.g. metavar)."""
-    flag = flag or "--" + param.name.replace("_", "-")
+def add_option(parser, param, *, default=None, **kwargs):
+    """Add ``param`` to an argparse ``parser`` as ``--name-with-dashes``: the parsed type
+    and choices come from the declaration and the help from :func:`option_help`, so
+    ``--help`` lists the bounds and choices the check enforces. Bounds are checked by the
+    function the value reaches (the one validator), not by argparse. ``kwargs`` go to
+    ``add_argument`` (e.g. metavar)."""
     if param.kind == "choice":
         kwargs.setdefault("choices", param.choices)
     else:
         kwargs.setdefault("type", {"int": int, "float": float}[param.kind])
-    shown = default if shown_default is None else shown_default
-    parser.add_argument(flag, default=default, help=option_help(param, shown), **kwargs)
+    parser.add_argument("--" + param.name.replace("_", "-"), default=default, help=option_help(param, default),
+                        **kwargs)
 
 
 def pack_params(owner, params, values):

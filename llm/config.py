@@ -304,7 +304,7 @@ def _model_exists(model):
 # -- loading from TOML / YAML and from the command line --------------------------------
 
 _TYPES = {str: str, int: int, float: float, bool: bool, list: list, dict: dict}
-_A = {str: "a str", int: "an int", float: "a float", bool: "a bool", list: "a list", dict: "a dict"}
+_WITH_ARTICLE = {str: "a str", int: "an int", float: "a float", bool: "a bool", list: "a list", dict: "a dict"}
 
 
 def fields():
@@ -354,7 +354,7 @@ def from_mapping(values):
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise TypeError(f"The {name!r} parameter of TrainConfig must be {_A[kind]}. "
+            raise TypeError(f"The {name!r} parameter of TrainConfig must be {_WITH_ARTICLE[kind]}. "
                             f"Got {value!r} ({type(value).__name__}) instead.")
         converted[name] = value
     return TrainConfig(**converted)
