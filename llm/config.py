@@ -178,8 +178,8 @@ class TrainConfig:
         _model_exists(self.model)
         from banditcurr.telemetry import REPORTERS
 
-        for tracker in self.report_to:
-            _choice("report_to", tracker, REPORTERS)
+        for tracker in self.report_to:  # each item is one of the trackers
+            Param("report_to", None, "choice", choices=REPORTERS).check("TrainConfig", tracker)
         if self.scheduler not in bc.available():
             raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. "
                              f"Available: {', '.join(bc.available())}.")
@@ -265,11 +265,6 @@ def _has_posterior(name):
         return has_posterior(bc.make(name, 4, seed=0))
     except (TypeError, ValueError):  # needs arguments of its own
         return False
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}. Got {value!r}.")
 
 
 def _model_exists(model):
