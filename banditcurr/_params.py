@@ -42,7 +42,8 @@ class Param:
 
     def _allowed(self, implicit_cap=False):
         if self.kind == "choice":
-            return "one of " + ", ".join(repr(c) for c in self.choices)
+            return "one of " + ", ".join(repr(c) for c in self.choices) + (" or None" if self.none_means is not None
+                                                                           else "")
         noun = {"float": "a float", "int": "an int", "bool": "a bool"}[self.kind]
         number = "{:d}" if self.kind == "int" else "{:g}"
         bounds = []
@@ -55,6 +56,10 @@ class Param:
         if self.none_means is not None:
             text += " or None"
         return text
+
+    def allowed(self):
+        """What is allowed, in the words of the error messages (e.g. "an int >= 1")."""
+        return self._allowed()
 
     def _high(self):
         """The upper bound: ``high``, and at most MAX_SIZE for an int (a size)."""
@@ -160,6 +165,29 @@ def check_arguments(owner, declarations, values):
             raise TypeError(param.problem(owner, value))
         checked[param.name] = value
     return plain_values(declarations, checked)
+
+
+def option_help(param, default=None):
+    """The ``--help`` text of a command-line option declared by ``param``: its doc, what
+    is allowed (the same words as the error for a bad value) and ``default``."""
+    default = param.default if default is None else default
+    text = f"{param.doc} ({param.allowed()}; default {default})" if param.doc else \
+        f"{param.allowed()}; default {default}"
+    return text.replace("%", "%%")
+
+
+def add_option(parser, param, *, default=None, **kwargs):
+    """Add ``param`` to an argparse ``parser`` as ``--name-with-dashes``: the parsed type
+    and choices come from the declaration and the help from :func:`option_help`, so
+    ``--help`` lists the bounds and choices the check enforces. Bounds are checked by the
+    function the value reaches (the one validator), not by argparse. ``kwargs`` go to
+    ``add_argument`` (e.g. metavar)."""
+    if param.kind == "choice":
+        kwargs.setdefault("choices", param.choices)
+    else:
+        kwargs.setdefault("type", {"int": int, "float": float}[param.kind])
+    parser.add_argument("--" + param.name.replace("_", "-"), default=default, help=option_help(param, default),
+                        **kwargs)
 
 
 def pack_params(owner, params, values):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._feedback import count_successes
 from ._jit import jit
+from ._params import argument, check_arguments
 from ._rng import uniform
 
 _LOG4 = math.log(4.0)
@@ -26,14 +27,14 @@ POSTERIOR_FIELDS = ("alpha", "beta")
 #: 10**15 rollouts (far beyond any run), where the sampler and the exact CDF stay accurate.
 POSTERIOR_MAX = 1e15
 PRIOR_LOW, PRIOR_HIGH = 1e-3, 1e6  # allowed prior shapes alpha_0, beta_0
+#: ``warm_start``'s share of the old evidence kept.
+DECAY = argument("decay", low=0.0, low_open=True, high=1.0, doc="share of the previous run's evidence kept")
 
 
 def warm_start_posterior(alpha, beta, arms, successes, trials, decay):
     """Add ``decay`` times previous outcomes to Beta posteriors, in place (see
     ``Scheduler.warm_start``); everything is checked before anything is written."""
-    if isinstance(decay, bool) or not isinstance(decay, (int, float, np.integer, np.floating)) \
-            or not 0.0 < decay <= 1.0:
-        raise ValueError(f"The 'decay' argument of warm_start must be a float in (0, 1]. Got {decay!r} instead.")
+    decay = check_arguments("warm_start", (DECAY,), {"decay": decay})["decay"]
     arms = np.asarray(arms)
     n = arms.shape[0] if arms.ndim == 1 else -1
     if n < 0 or not np.issubdtype(arms.dtype, np.integer) and arms.size:

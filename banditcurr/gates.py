@@ -112,7 +112,8 @@ def keep_mixed(rewards, offsets=None):
     rewards = np.asarray(rewards)
     n_groups = (rewards.shape[0] if rewards.ndim else 0) if offsets is None else np.asarray(offsets).size - 1
     if n_groups < 1:
-        raise ValueError(f"The 'rewards' argument holds no group (shape {rewards.shape}): nothing to gate.")
+        raise ValueError(f"The 'rewards' argument of keep_mixed holds no group (shape {rewards.shape}): "
+                         f"nothing to gate.")
     arms, rewards, offsets = check_feedback(n_groups, np.arange(n_groups), rewards, offsets, OffsetCache())
     keep = np.empty(arms.shape[0], dtype=np.bool_)
     _keep_groups(rewards, offsets, keep)

@@ -30,6 +30,7 @@ import re
 import numpy as np
 
 from ._atomic import fsync_folder, is_temporary, write_atomically, write_text_atomically
+from ._params import add_option, argument, check_arguments
 
 FORMAT = "banditcurr-ledger"
 VERSION = 1
@@ -383,18 +384,19 @@ def pass_rates(frame):
     return summarise("distribution"), per_prompt.sort_values(["rollouts", "pass_rate"], ascending=[False, True])
 
 
+TOP = argument("top", "int", low=0, doc="prompts shown in the per-prompt table, most rolled out first (0: all)")
+
+
 def add_arguments(parser):
     parser.add_argument("directory", metavar="DIR", help="a ledger directory (e.g. out/train/ledger)")
-    parser.add_argument("--top", type=int, default=20, metavar="N",
-                        help="prompts shown in the per-prompt table, most rolled out first (0: all; default 20)")
+    add_option(parser, TOP, default=20, metavar="N")
 
 
 def run(args):
     import pandas as pd
 
-    if args.top < 0:
-        raise SystemExit(f"banditcurr ledger: error: --top must be >= 0. Got {args.top}.")
     try:
+        check_arguments("banditcurr ledger", (TOP,), {"top": args.top})
         meta = read_meta(args.directory)
         frame = read(args.directory)
     except ValueError as error:

@@ -27,7 +27,7 @@ import numpy as np
 from . import _dispatch
 from ._jit import jit
 from ._rng import categorical
-from ._params import check_int, check_memory
+from ._params import argument, check_arguments, check_int, check_memory
 from .base import Kernels, Scheduler, state_sizes
 
 _N_DISTS, _TOP_KIND, _INNER_KIND, _N_TOP, _N_INNER, _TOP_F, _TOP_I, _INNER_F, _INNER_I = range(9)
@@ -247,22 +247,24 @@ def _distribution_probs(params, n_arms, f, i, out):
 KERNELS = Kernels(FIELDS, _sizes, _views, _init, _update, _sample, _probs)
 
 
+def arguments():
+    """TwoLevel's ``top`` and ``inner`` arguments, declared (when given as a name rather
+    than a Scheduler subclass): one of the plain schedulers of the compiled dispatch."""
+    names = tuple(sorted(_dispatch.NAMED))
+    return (argument("top", "choice", choices=names, doc="the scheduler over distributions"),
+            argument("inner", "choice", choices=names, doc="the scheduler over each distribution's prompts"))
+
+
 def _resolve(role, spec, overrides, n_arms):
     """(name, kind, validated instance) of the ``role`` ("top"/"inner") scheduler."""
-    if isinstance(spec, str):
-        if spec == TwoLevel.name:
-            cls, preset = TwoLevel, {}
-        elif spec in _dispatch.NAMED:
-            cls, preset = _dispatch.NAMED[spec]
-        else:
-            raise ValueError(f"The {role!r} argument of TwoLevel names no scheduler: {spec!r}. "
-                             f"Known schedulers: {', '.join(sorted(_dispatch.NAMED))}.")
-        name = spec
-    elif isinstance(spec, type) and issubclass(spec, Scheduler):
+    if isinstance(spec, type) and issubclass(spec, Scheduler):
         cls, preset, name = spec, {}, spec.name
+    elif isinstance(spec, str) and spec == TwoLevel.name:
+        cls, preset, name = TwoLevel, {}, spec
     else:
-        raise TypeError(f"The {role!r} argument of TwoLevel must be a registered scheduler name or a "
-                        f"Scheduler subclass. Got {spec!r} instead.")
+        declaration = arguments()[("top", "inner").index(role)]
+        name = check_arguments("TwoLevel", (declaration,), {role: spec})[role]
+        cls, preset = _dispatch.NAMED[name]
     if cls.composite:
         raise ValueError(f"The {role!r} scheduler of TwoLevel cannot itself be two-level: composites do not "
                          f"nest (the compiled dispatch is one level deep). Use a plain scheduler such as "

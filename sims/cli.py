@@ -9,6 +9,7 @@ file.py:function returning a banditcurr.sims.Scenario. Writes DIR/results.json a
 DIR/curves.png; prints a comparison table (mean and 95% interval over seeds).
 """
 
+import inspect
 import json
 import os
 import signal
@@ -17,8 +18,14 @@ import tempfile
 import time
 
 from banditcurr._atomic import write_atomically
+from banditcurr._params import add_option, check_arguments, option_help
 
-ENGINES = ("numba", "numpy")  # mirrors simulate.ENGINES without importing the engine at --help
+from ._options import add_target, parse_target, report
+from .simulate import RUN_ARGUMENTS, SIMULATE_ARGUMENTS, simulate
+
+#: simulate's arguments that are options of this command (their declarations and defaults are simulate's)
+OPTIONS = ("seeds", "steps", "batch_size", "group_size", "arm_level", "max_rounds", "screening", "allocation",
+           "saturation", "eval_every", "seed", "engine", "threads")
 
 
 def add_arguments(parser):
@@ -27,41 +34,35 @@ def add_arguments(parser):
                              "file NAME.json (banditcurr calibrate --out) (default kk12)")
     parser.add_argument("--schedulers", default="uniform,dump-ucb",
                         help="comma-separated scheduler specs NAME[@LEVEL][:KEY=VALUE]... (default uniform,dump-ucb)")
-    parser.add_argument("--seeds", type=int, default=100, help="number of seeds (default 100)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps T (default: the scenario's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="prompts per step B (default: the scenario's)")
-    parser.add_argument("--group-size", type=int, default=None, help="rollouts per prompt G (default: the scenario's)")
-    parser.add_argument("--arm-level", choices=("distribution", "prompt"), default=None,
-                        help="force every scheduler's arms to distributions or prompts (default: per scheduler)")
+    declared = {p.name: p for p in SIMULATE_ARGUMENTS + RUN_ARGUMENTS}
+    defaults = inspect.signature(simulate).parameters
+    for name in OPTIONS:
+        add_option(parser, declared[name], default=defaults[name].default)
+    add_target(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="scenario parameter override, repeatable (e.g. --param transfer=0.5)")
+                        help="scenario parameter override, repeatable (e.g. --param transfer=0.5); the "
+                             "presets' parameters are listed below")
+    parser.epilog = preset_help()
     parser.add_argument("--gate", default="none", metavar="SPEC",
                         help="post-rollout gate: none, dynamic-sampling = DAPO (train on mixed groups only, "
                              "refill), band[:lo=0.25,hi=0.75] (pass rate k/n in the band), std:lo=X,hi=Y "
                              "(sqrt(p(1-p)) in the band) (default none)")
-    parser.add_argument("--max-rounds", type=int, default=4,
-                        help="refill rounds per step with a gate or screening (default 4)")
-    parser.add_argument("--screening", type=int, default=0, metavar="N_INIT",
-                        help="SPEED-RL screening: N_INIT rollouts per prompt first, the other G - N_INIT only "
-                             "for prompts with mixed screens (default 0: off)")
-    parser.add_argument("--allocation", choices=("fixed", "posterior", "oracle", "knapsack"), default="fixed",
-                        help="rollouts per prompt: fixed G; knapsack = Knapsack-RL's allocation of the same budget "
-                             "(posterior mean if the scheduler keeps one, else the true rate); or CurES's Neyman "
-                             "allocation of the same budget from "
-                             "the scheduler's Beta posterior or from the true success rate (oracle)")
-    parser.add_argument("--saturation", type=float, default=0.1,
-                        help="allocation: prompts within this of p = 0 or 1 get no rollouts (default 0.1)")
-    parser.add_argument("--target", default="auto",
-                        help="target mean accuracy for steps-to-target: a float, or auto = uniform's final (default)")
-    parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N steps (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--engine", choices=ENGINES, default="numba", help="compiled (numba) or reference (numpy)")
-    parser.add_argument("--threads", type=int, default=None, help="Numba threads (default: all cores)")
     parser.add_argument("--out", default=None, metavar="DIR", help="write DIR/results.json and DIR/curves.png")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--ledger", default=None, metavar="DIR",
                         help="also write every run's rollout ledger, one per scheduler and seed, to "
                              "DIR/<scheduler>/seed-<k>/ (banditcurr.ledger format, source 'simulate')")
+
+
+def preset_help():
+    """The presets' parameters with their bounds and defaults, from their declarations."""
+    from .presets import PRESET_PARAMS
+
+    lines = ["scenario parameters (--param KEY=VALUE):"]
+    for name, params in PRESET_PARAMS.items():
+        lines.append(f"  {name}:")
+        lines += [f"    {p.name}: {option_help(p)}".replace("%%", "%") for p in params]
+    return "\n".join(lines)
 
 
 def _quiet(n_steps):
@@ -175,7 +176,7 @@ def _write_ledgers(runs, scenario, directory):
 
 
 def run(args):
-    from .simulate import prepare, simulate
+    from .simulate import check_record_memory, prepare
     from .metrics import compare
 
     try:
@@ -190,19 +191,15 @@ def run(args):
                        max_rounds=args.max_rounds, allocation=args.allocation, saturation=args.saturation,
                        screening=args.screening)
         setups = [prepare(scenario, spec, **options) for spec in specs]  # fail before running
-        target = args.target
-        if target != "auto":
-            try:
-                target = float(target)
-            except ValueError:
-                raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.") from None
-            if not 0.0 <= target <= 1.0:
-                raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.")
+        check_arguments("simulate", RUN_ARGUMENTS, {"engine": args.engine, "threads": args.threads,
+                                                    "trace": bool(args.ledger)})
+        for setup in setups:
+            check_record_memory(setup, bool(args.ledger))
+        target = parse_target(args.target, "banditcurr simulate")
         if args.out:
             _check_writable(args.out)
     except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report(error)
     steps = setups[0].steps
     bar = None
     started = time.perf_counter()

@@ -19,6 +19,8 @@ distributions, at the evaluation steps t_0 = 0 < ... < t_E = T):
 
 import numpy as np
 
+from ._options import check_target
+
 BOOTSTRAPS = 1000
 
 
@@ -89,11 +91,9 @@ def summarize(result, target):
 def resolve_target(runs, target="auto", baseline="uniform", default=0.5):
     """(target, source): a float as given; "auto" = the baseline run's final seed-mean
     accuracy when a run is labelled ``baseline``, else ``default``."""
+    target = check_target(target, "compare")
     if target != "auto":
-        value = float(target)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"The 'target' argument must be 'auto' or a float in [0, 1]. Got {target!r} instead.")
-        return value, "given"
+        return target, "given"
     for run in runs:
         if run.label == baseline:
             return float(run.mean_accuracy[:, -1].mean()), f"final mean accuracy of {baseline}"

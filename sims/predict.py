@@ -14,12 +14,26 @@ and the 2.5-97.5% range over draws. Writes DIR/prediction.json, DIR/prediction.p
 calibrated DIR/scenario.json.
 """
 
+import inspect
 import json
 import os
-import sys
 import time
 
 import numpy as np
+
+from banditcurr._params import add_option, argument, check_arguments
+
+from ._options import add_target, parse_target, report
+
+#: predict's arguments, declared once (checked by ``predict``, listed by ``--help``).
+PREDICT_ARGUMENTS = (
+    argument("seeds", "int", low=1, doc="simulated seeds per scheduler, all draws together"),
+    argument("draws", "int", low=1, doc="parameter sets drawn from the fit's posterior; seeds are split over them"),
+    argument("seed", "int", low=0, doc="base seed"),
+    argument("eval_every", "int", low=1, doc="evaluate every N steps, as the run did: steps to target count "
+                                             "evaluations"),
+    argument("threads", "int", low=1, none_means=0, doc="threads of the compiled engine (None: all cores)"),
+)
 
 
 def parameter_draws(fit, draws, seed=0):
@@ -54,9 +68,12 @@ def predict(fit, schedulers, *, seeds=100, draws=10, seed=0, target="auto", eval
     from .simulate import simulate
 
     specs = list(dict.fromkeys(["uniform", *schedulers]))
-    draws = int(draws)
-    if draws < 1 or seeds < draws:
-        raise ValueError(f"predict needs 1 <= draws <= seeds. Got draws={draws}, seeds={seeds}.")
+    checked = check_arguments("predict", PREDICT_ARGUMENTS, dict(seeds=seeds, draws=draws, seed=seed,
+                                                               eval_every=eval_every, threads=threads))
+    seeds, draws = checked["seeds"], checked["draws"]
+    if seeds < draws:
+        raise ValueError(f"predict needs draws <= seeds (each draw simulates at least one seed). "
+                         f"Got draws={draws}, seeds={seeds}.")
     per_draw = seeds // draws
     started = time.perf_counter()
     table = {spec: {"speedups": [], "steps_to_target": [], "final_accuracy": []} for spec in specs}
@@ -127,42 +144,30 @@ def add_arguments(parser):
     parser.add_argument("ledger", help="ledger directory of the run (banditcurr.ledger; ideally a uniform run)")
     parser.add_argument("--schedulers", default="uniform,dump-ucb,thompson,learnability,sec",
                         help="comma-separated scheduler specs NAME[@LEVEL][:KEY=VALUE]... (uniform is always added)")
-    parser.add_argument("--seeds", type=int, default=100, help="simulated seeds per scheduler, all draws together "
-                                                               "(default 100)")
-    parser.add_argument("--draws", type=int, default=10,
-                        help="parameter sets drawn from the fit's posterior; seeds are split over them (default 10)")
-    parser.add_argument("--target", default="auto",
-                        help="target mean held-out accuracy: a float, or auto = uniform's final (default)")
-    parser.add_argument("--eval-every", type=int, default=1,
-                        help="evaluate every N steps, as the run did: steps to target count evaluations (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--threads", type=int, default=None, help="Numba threads (default: all cores)")
+    defaults = inspect.signature(predict).parameters
+    for param in PREDICT_ARGUMENTS:
+        add_option(parser, param, default=defaults[param.name].default)
+    add_target(parser)
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write DIR/prediction.json, DIR/prediction.png and DIR/scenario.json")
 
 
 def run(args):
-    from .calibrate import CalibrationError, calibrate
+    from .calibrate import calibrate
 
     try:
         specs = [s for s in (x.strip() for x in args.schedulers.split(",")) if s]
         if not specs:
             raise ValueError("The --schedulers list is empty: name at least one, e.g. uniform,dump-ucb.")
-        target = args.target
-        if target != "auto":
-            target = float(target)
-            if not 0.0 <= target <= 1.0:
-                raise ValueError(f"--target must be 'auto' or a float in [0, 1]. Got {args.target!r}.")
+        target = parse_target(args.target, "banditcurr predict")
+        options = dict(seeds=args.seeds, draws=args.draws, seed=args.seed, eval_every=args.eval_every,
+                       threads=args.threads)
+        check_arguments("predict", PREDICT_ARGUMENTS, options)  # before the fit, which takes a while
         fit = calibrate(args.ledger)
         print(fit.report())
-        prediction = predict(fit, specs, seeds=args.seeds, draws=args.draws, seed=args.seed, target=target,
-                             eval_every=args.eval_every, threads=args.threads)
-    except CalibrationError as error:
-        print(f"error: cannot calibrate on {args.ledger}: {error}", file=sys.stderr)
-        return 2
-    except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        prediction = predict(fit, specs, target=target, **options)
+    except (TypeError, ValueError) as error:  # a CalibrationError is a ValueError
+        return report(error, args.ledger)
     print(format_prediction(prediction))
     print(f"{len(prediction['schedulers'])} scheduler(s) x {prediction['seeds']} seeds over {prediction['draws']} "
           f"parameter draws in {prediction['seconds']:.1f} s")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from banditcurr._params import argument, check_arguments
+
 ARM_LEVELS = ("distribution", "prompt")
 OPTIMIZERS = ("sgd", "adam")
 _ARRAYS = ("loadings", "init_skills", "train_dist", "train_difficulty", "eval_difficulty")
@@ -45,21 +47,29 @@ def _array(name, value, ndim, dtype):
     return array
 
 
-def _int(name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        _fail(name, value, f"an int >= {low}", TypeError)
-    if value < low:
-        _fail(name, value, f"an int >= {low}")
-    return int(value)
-
-
-def _float(name, value, low, high, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        _fail(name, value, f"a float in [{low}, {high}{')' if high_open else ']'}", TypeError)
-    value = float(value)
-    if not (low <= value <= high) or (high_open and value == high) or not np.isfinite(value):
-        _fail(name, value, f"a float in [{low}, {high}{')' if high_open else ']'}")
-    return value
+#: The scalar fields of a Scenario (and of a scenario file), declared once: checked by
+#: ``check_arguments`` in ``Scenario.__post_init__``, the source of tests/test_arguments.py's cases.
+SCENARIO_FIELDS = (
+    argument("learning_rate", low=0.0, low_open=True, doc="policy-gradient step size eta"),
+    argument("forgetting", low=0.0, high=1.0, high_open=True, doc="per-step decay of the skills toward theta0"),
+    argument("batch_size", "int", low=1, doc="prompts per step (B)"),
+    argument("group_size", "int", low=1, doc="rollouts per prompt (G)"),
+    argument("steps", "int", low=1, doc="training steps (T)"),
+    argument("arm_level", "choice", choices=ARM_LEVELS, doc="arm level of schedulers without a preference"),
+    argument("target", low=0.0, high=1.0, doc="default target mean accuracy"),
+    argument("optimizer", "choice", choices=OPTIMIZERS, doc="the learner's update rule"),
+    argument("adam_beta1", low=0.0, high=1.0, high_open=True, doc="Adam's first-moment decay"),
+    argument("adam_beta2", low=0.0, high=1.0, high_open=True, doc="Adam's second-moment decay"),
+    argument("adam_eps", low=0.0, low_open=True, doc="Adam's epsilon"),
+    argument("memorization", low=0.0, doc="rate of the per-prompt logits (0: off)"),
+    argument("update_noise", low=0.0, doc="std of the noise added to the skills after each step (0: off)"),
+)
+#: The scalar arguments of ``Scenario.from_levels`` (besides the fields).
+FROM_LEVELS_ARGUMENTS = (
+    argument("n_eval", "int", low=1, doc="held-out prompts per distribution"),
+    argument("pool_seed", "int", low=0, doc="seed of the prompt pool"),
+)
+GROUP_SIZE = argument("group_size", "int", low=1, none_means=0, doc="rollouts per group (None: the scenario's)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,26 +177,10 @@ class Scenario:
                            ("train_difficulty", train_difficulty), ("eval_difficulty", eval_difficulty)]:
             put(key, array)
         put("distributions", distributions)
-        put("learning_rate", _float("learning_rate", self.learning_rate, 0.0, np.inf))
-        if self.learning_rate <= 0.0:
-            _fail("learning_rate", self.learning_rate, "a float > 0")
-        put("forgetting", _float("forgetting", self.forgetting, 0.0, 1.0, high_open=True))
-        put("batch_size", _int("batch_size", self.batch_size, 1))
-        put("group_size", _int("group_size", self.group_size, 1))
-        put("steps", _int("steps", self.steps, 1))
-        if self.arm_level not in ARM_LEVELS:
-            _fail("arm_level", self.arm_level, f"one of {ARM_LEVELS}")
-        put("target", _float("target", self.target, 0.0, 1.0))
+        for key, value in check_arguments("Scenario", SCENARIO_FIELDS,
+                                          {p.name: getattr(self, p.name) for p in SCENARIO_FIELDS}).items():
+            put(key, value)
         put("params", dict(self.params))
-        if self.optimizer not in OPTIMIZERS:
-            _fail("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
-        put("adam_beta1", _float("adam_beta1", self.adam_beta1, 0.0, 1.0, high_open=True))
-        put("adam_beta2", _float("adam_beta2", self.adam_beta2, 0.0, 1.0, high_open=True))
-        put("adam_eps", _float("adam_eps", self.adam_eps, 0.0, np.inf))
-        if self.adam_eps <= 0.0:
-            _fail("adam_eps", self.adam_eps, "a float > 0")
-        put("memorization", _float("memorization", self.memorization, 0.0, np.inf))
-        put("update_noise", _float("update_noise", self.update_noise, 0.0, np.inf))
 
     # -- derived sizes ------------------------------------------------------------
 
@@ -223,7 +217,8 @@ class Scenario:
     def initial_zero_variance(self, group_size=None):
         """Probability that a group of ``group_size`` rollouts of a uniformly drawn
         training prompt is all-success or all-failure at step 0 (exact, no sampling)."""
-        g = self.group_size if group_size is None else _int("group_size", group_size, 1)
+        g = check_arguments("initial_zero_variance", (GROUP_SIZE,), {"group_size": group_size})["group_size"]
+        g = self.group_size if g is None else g
         z = self.loadings[self.train_dist] @ self.init_skills - self.train_difficulty
         p = 1.0 / (1.0 + np.exp(-z))
         return float(np.mean(p ** g + (1.0 - p) ** g))
@@ -271,6 +266,14 @@ class Scenario:
         if not isinstance(document, dict) or document.get("format") != SCENARIO_FORMAT:
             raise ValueError(f"Not a scenario document: expected a dict with format {SCENARIO_FORMAT!r} "
                              f"(written by Scenario.save or banditcurr calibrate).")
+        unknown = sorted(set(document) - set(cls.__dataclass_fields__) - {"format", "version"})
+        if unknown:
+            import difflib
+
+            hints = [name + "".join(f" (did you mean {close!r}?)" for close in
+                                    difflib.get_close_matches(name, cls.__dataclass_fields__, n=1)) for name in unknown]
+            raise ValueError(f"The scenario document has unknown field(s): {', '.join(hints)}. "
+                             f"Fields: {', '.join(cls.__dataclass_fields__)}.")
         fields = {k: v for k, v in document.items() if k in cls.__dataclass_fields__}
         missing = sorted(set(_ARRAYS) - set(fields))
         if missing:
@@ -332,8 +335,10 @@ class Scenario:
         if np.any(counts < 1):
             raise ValueError(f"The 'n_train' argument of Scenario.from_levels must be >= 1 per distribution. "
                              f"Got {counts.tolist()}.")
-        n_eval = _int("n_eval", n_eval, 1)
-        rng = np.random.default_rng(_int("pool_seed", pool_seed, 0))
+        checked = check_arguments("Scenario.from_levels", FROM_LEVELS_ARGUMENTS,
+                                  {"n_eval": n_eval, "pool_seed": pool_seed})
+        n_eval = checked["n_eval"]
+        rng = np.random.default_rng(checked["pool_seed"])
         train_dist = np.repeat(np.arange(n_dists), counts)
         train_difficulty = mean[train_dist] + spread[train_dist] * rng.standard_normal(train_dist.shape[0])
         eval_difficulty = mean[:, None] + spread[:, None] * rng.standard_normal((n_dists, n_eval))

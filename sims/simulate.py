@@ -24,7 +24,7 @@ import numpy as np
 
 import banditcurr as bc
 from banditcurr._compiled import specialise
-from banditcurr._params import argument, check_arguments, check_int, pack_params
+from banditcurr._params import argument, check_arguments, check_memory, pack_params
 from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
 from banditcurr.allocation import has_posterior
@@ -32,7 +32,7 @@ from banditcurr.gates import parse_gate
 
 from . import _engine
 from ._engine import MIN_GROUP_SIZE
-from .scenario import Scenario
+from .scenario import ARM_LEVELS, Scenario
 from .schedulers import FixedSchedule, parse_spec, resolve_arm_level, resolve_difficulty
 
 ENGINES = ("numba", "numpy")
@@ -49,8 +49,35 @@ ALLOCATION_ARGUMENTS = (
     argument("saturation", low=0.0, high=0.5, high_open=True, doc="prompts this close to p = 0 or 1 get none"),
     argument("confidence", low=0.0, high=1.0, high_open=True, doc="posterior mass that makes a prompt saturated"),
 )
-#: SPEED-RL screening rollouts per prompt, N_init (0: off; else 2 <= N_init < group_size)
-SCREENING = argument("screening", "int", low=0, doc="SPEED-RL screening rollouts per prompt (0: off)")
+#: Every argument of ``prepare`` besides the scenario, scheduler and warm start, declared once:
+#: checked by ``check_arguments``, shown by ``banditcurr simulate --help``, and the source of
+#: tests/test_arguments.py's bad-input cases. None stands for the scenario's own setting.
+#: The gate is a spec string checked by ``banditcurr.gates.parse_gate`` (its own declarations).
+SIMULATE_ARGUMENTS = (
+    argument("seeds", "int", low=1, doc="simulated learners, one seed each"),
+    argument("steps", "int", low=1, none_means=0, doc="training steps T (None: the scenario's)"),
+    argument("batch_size", "int", low=1, none_means=0, doc="prompts per step B (None: the scenario's)"),
+    argument("group_size", "int", low=1, none_means=0, doc="rollouts per prompt G (None: the scenario's)"),
+    argument("arm_level", "choice", choices=ARM_LEVELS, none_means=0,
+             doc="force the arms to distributions or prompts (None: per scheduler)"),
+    argument("seed", "int", low=0, doc="base seed"),
+    argument("eval_every", "int", low=1, doc="evaluate every N steps (and after the last)"),
+    argument("max_rounds", "int", low=1, doc="rollout rounds per step at most, with a gate or screening"),
+    argument("screening", "int", low=0,
+             doc="SPEED-RL screening: N_INIT rollouts per prompt first, the other G - N_INIT only for prompts "
+                 "with mixed screens (0: off; else 2 <= N_INIT < G)"),
+    argument("allocation", "choice", choices=tuple(ALLOCATIONS),
+             doc="rollouts per prompt: fixed G; knapsack = Knapsack-RL's allocation of the same budget "
+                 "(posterior mean if the scheduler keeps one, else the true rate); or CurES's Neyman "
+                 "allocation of the same budget from the scheduler's Beta posterior (posterior) or from the "
+                 "true success rate (oracle)"),
+) + ALLOCATION_ARGUMENTS
+#: The arguments ``simulate`` adds to ``prepare``'s: how the run is computed, not what.
+RUN_ARGUMENTS = (
+    argument("engine", "choice", choices=ENGINES, doc="compiled (numba) or the NumPy reference (numpy)"),
+    argument("threads", "int", low=1, none_means=0, doc="threads of the compiled engine (None: all cores)"),
+    argument("trace", "bool", doc="also return every group's arm, prompt, successes, size and trained flag"),
+)
 
 
 @dataclass
@@ -155,24 +182,20 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
     if not isinstance(scenario, Scenario):
         raise TypeError(f"The 'scenario' argument of simulate must be a sims.Scenario (e.g. "
                         f"sims.make_scenario('kk12')). Got {type(scenario).__name__}.")
-    seeds = check_int("seeds", seeds, 1, owner="simulate")
-    steps = scenario.steps if steps is None else check_int("steps", steps, 1, owner="simulate")
-    batch_size = scenario.batch_size if batch_size is None else check_int("batch_size", batch_size, 1, owner="simulate")
-    group_size = scenario.group_size if group_size is None else check_int("group_size", group_size, 1, owner="simulate")
-    seed = check_int("seed", seed, 0, owner="simulate")
-    eval_every = check_int("eval_every", eval_every, 1, owner="simulate")
+    checked = check_arguments("simulate", SIMULATE_ARGUMENTS, dict(
+        seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size, arm_level=arm_level, seed=seed,
+        eval_every=eval_every, max_rounds=max_rounds, screening=screening, allocation=allocation,
+        saturation=saturation, confidence=confidence))
+    seeds, seed = checked["seeds"], checked["seed"]
+    eval_every, max_rounds, screening = checked["eval_every"], checked["max_rounds"], checked["screening"]
+    steps, batch_size, group_size = (getattr(scenario, key) if checked[key] is None else checked[key]
+                                     for key in ("steps", "batch_size", "group_size"))
     rule = parse_gate(gate, "simulate")
     gate = "dynamic-sampling" if rule.kind == "mixed" else rule.spec  # the simulator's name for DAPO's gate
-    screening = check_arguments("simulate", (SCREENING,), {"screening": screening})["screening"]
     if screening and not MIN_GROUP_SIZE <= screening < group_size:
         raise ValueError(f"The 'screening' argument of simulate (SPEED-RL's N_init) must be 0 (off) or in "
                          f"[{MIN_GROUP_SIZE}, group_size - 1] = [{MIN_GROUP_SIZE}, {group_size - 1}]. "
                          f"Got {screening}.")
-    max_rounds = check_int("max_rounds", max_rounds, 1, owner="simulate")
-    if allocation not in ALLOCATIONS:
-        raise ValueError(f"The 'allocation' argument of simulate must be one of {tuple(ALLOCATIONS)}. "
-                         f"Got {allocation!r} instead.")
-    checked = check_arguments("simulate", ALLOCATION_ARGUMENTS, {"saturation": saturation, "confidence": confidence})
     saturation, confidence = checked["saturation"], checked["confidence"]
     if screening and allocation != "fixed":
         raise ValueError(f"Screening gives every prompt N_init then G - N_init rollouts; it does not combine with "
@@ -232,6 +255,18 @@ def _check_memory(label, level, n_arms, seeds, sizes):
                          f"Use fewer seeds, distribution-level arms, or a smaller window.")
 
 
+def check_record_memory(setup, trace=False):
+    """Refuse (ValueError) a run whose records, learner state and trace (five int64
+    (S, T, slots) arrays) would not fit in this machine's memory, before allocating."""
+    sc = setup.scenario
+    per_seed = len(setup.eval_steps) * sc.n_distributions + setup.steps * (3 + sc.n_distributions)
+    per_seed += 2 * sc.n_skills + sc.n_prompts + 8  # skills, Adam moments or memorised logits, streams
+    if trace:
+        per_seed += 5 * setup.steps * setup.batch_size * (setup.max_rounds if setup.gate != "none" else 1)
+    check_memory(f"simulate of {setup.label} over {setup.seeds} seeds x {setup.steps} steps",
+                 8 * setup.seeds * per_seed, "Use fewer seeds or steps" + (", or no trace." if trace else "."))
+
+
 def streams(seed, seeds):
     """(scheduler streams, learner streams), uint64 (seeds, 4) each."""
     states = spawn_states(seed, 2 * seeds)
@@ -270,20 +305,16 @@ def simulate(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, gro
     arguments (arms, successes, trials, decay): every seed's posterior scheduler starts
     from those outcomes. Returns a :class:`SimulationResult`.
     """
+    check_arguments("simulate", RUN_ARGUMENTS, {"engine": engine, "threads": threads, "trace": trace})
     setup = prepare(scenario, scheduler, seeds=seeds, steps=steps, batch_size=batch_size, group_size=group_size,
                     arm_level=arm_level, seed=seed, eval_every=eval_every, gate=gate, max_rounds=max_rounds,
                     allocation=allocation, saturation=saturation, confidence=confidence, warm_start=warm_start,
                     screening=screening)
-    if engine not in ENGINES:
-        raise ValueError(f"The 'engine' argument of simulate must be one of {ENGINES}. Got {engine!r} instead.")
-    if threads is not None:
-        check_int("threads", threads, 1, owner="simulate")
     if progress is not None and not callable(progress):
         raise TypeError(f"The 'progress' argument of simulate must be callable or None. Got {progress!r}.")
-    if not isinstance(trace, bool):
-        raise TypeError(f"The 'trace' argument of simulate must be a bool. Got {trace!r}.")
     if trace and engine != "numba":
         raise ValueError("trace=True needs engine='numba' (the NumPy reference keeps no trace).")
+    check_record_memory(setup, trace)
     start = time.perf_counter()
     traced = None
     if engine == "numba":

@@ -38,12 +38,11 @@ def test_defaults_validate(model_dir):
     ({"batch_prompts": 6, "group_size": 4, "micro_batch": 5}, r"6 \* 4 = 24 rollouts must divide into .* 1 \* 5"),
     ({"batch_prompts": 8, "group_size": 4, "minibatches": 3, "micro_batch": 1}, r"32 rollouts must divide"),
     ({"scheduler": "dump-cub"}, r"unknown scheduler 'dump-cub'"),
-    ({"engine": "sglang"}, r"engine must be one of 'vllm', 'hf'. Got 'sglang'"),
-    ({"arm_level": "token"}, r"arm_level must be one of"),
-    ({"allocation": "greedy"}, r"allocation must be one of 'neyman', 'knapsack'. Got 'greedy'"),
+    ({"engine": "sglang"}, r"'engine' parameter of TrainConfig must be one of 'vllm', 'hf'. Got 'sglang'"),
+    ({"arm_level": "token"}, r"'arm_level' parameter of TrainConfig must be one of"),
+    ({"allocation": "greedy"}, r"'allocation' parameter of TrainConfig must be one of 'neyman', 'knapsack'. Got 'greedy'"),
     ({"top_p": 1.5}, r"'top_p' parameter of TrainConfig must be a float > 0 and <= 1. Got 1.5"),
     ({"steps": 0}, r"'steps' parameter of TrainConfig must be an int >= 1. Got 0"),
-    ({"steps": 3.0}, r"'steps' parameter of TrainConfig must be an int. Got 3.0"),
     ({"kl_coef": -0.1}, r"'kl_coef' parameter of TrainConfig must be a float >= 0. Got -0.1"),
     # issue 10 item 6: non-finite floats were accepted and the run trained (or crashed later)
     ({"max_grad_norm": float("nan")}, r"'max_grad_norm' parameter of TrainConfig must be a float >= 0. Got nan"),
@@ -109,14 +108,25 @@ def test_toml_and_yaml_files_and_flags(tmp_path, model_dir):
     assert (merged.steps, merged.tasks, merged.resume, merged.lr) == (3, ["addition:4"], True, 1.0)
 
 
-@pytest.mark.parametrize("values, match", [
-    ({"stpes": 3}, r"Unknown config option\(s\): 'stpes' \(did you mean 'steps'\?\)"),
-    ({"steps": "3"}, r"steps must be a int. Got '3' \(str\)"),
-    ({"resume": 1}, r"resume must be a bool"),
-    ({"tasks": "addition:1-3"}, r"tasks must be a list"),
+@pytest.mark.parametrize("overrides, match", [
+    ({"steps": 3.0}, r"'steps' parameter of TrainConfig must be an int >= 1. Got 3.0"),
+    ({"lr": "1e-3"}, r"'lr' parameter of TrainConfig must be a float > 0 and <= 1. Got '1e-3'"),
+    ({"resume": 1}, r"'resume' parameter of TrainConfig must be a bool. Got 1"),
 ])
-def test_bad_file_values_are_named(values, match):
-    with pytest.raises(ValueError, match=match):
+def test_wrong_types_are_type_errors(model_dir, overrides, match):
+    # the library's convention: a wrong type is a TypeError, a wrong value a ValueError
+    with pytest.raises(TypeError, match=match):
+        _config(model_dir, **overrides).validate()
+
+
+@pytest.mark.parametrize("values, error, match", [
+    ({"stpes": 3}, ValueError, r"Unknown config option\(s\): 'stpes' \(did you mean 'steps'\?\)"),
+    ({"steps": "3"}, TypeError, r"'steps' parameter of TrainConfig must be an int. Got '3' \(str\)"),
+    ({"resume": 1}, TypeError, r"'resume' parameter of TrainConfig must be a bool"),
+    ({"tasks": "addition:1-3"}, TypeError, r"'tasks' parameter of TrainConfig must be a list"),
+])
+def test_bad_file_values_are_named(values, error, match):
+    with pytest.raises(error, match=match):
         cfg.from_mapping(values)
 
 

@@ -71,7 +71,9 @@ def test_numpy_engine_and_own_scenario_from_a_file(tmp_path, capsys):
     (["--schedulers", "uniform,uniform"], "names a scheduler twice"),
     (["--param", "transfer=2"], "'transfer' parameter of kk12"),
     (["--seeds", "0"], "'seeds' argument of simulate must be an int >= 1"),
-    (["--target", "high"], "--target must be 'auto' or a float"),
+    (["--target", "high"], "The 'target' argument of banditcurr simulate must be 'auto' or a float >= 0"),
+    (["--target", "1.5"], "must be 'auto' or a float >= 0 and <= 1. Got '1.5'"),
+    (["--threads", "0"], "'threads' argument of simulate must be an int >= 1 or None. Got 0"),
 ])
 def test_bad_arguments_exit_with_a_clear_message(argv, message, capsys):
     assert cli.main(["simulate", "--no-progress"] + argv) == 2

@@ -244,7 +244,7 @@ def test_compare_uses_the_uniform_final_accuracy_and_reports_speedup():
     assert table["schedulers"]["uniform"]["steps_to_target"] == 3.0
     assert table["schedulers"]["dump-ucb"]["speedup_vs_uniform"] == pytest.approx(3.0)
     assert sims.compare([fast], target=0.65)["schedulers"]["dump-ucb"]["steps_to_target"] == 3.0
-    with pytest.raises(ValueError, match=r"'target' argument must be 'auto' or a float in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"'target' argument of compare must be 'auto' or a float >= 0 and <= 1"):
         sims.compare([fast], target=2.0)
 
 

@@ -99,8 +99,8 @@ def _arrays(**changes):
     ({"eval_difficulty": np.full((2, 4), 101.0)}, r"'eval_difficulty' argument of Scenario holds 101\.0; .* \+-100"),
     ({"eval_difficulty": np.zeros((3, 4))}, r"'eval_difficulty' argument of Scenario must have shape \(2, E >= 1\)"),
     ({"distributions": ("a",)}, r"'distributions' argument of Scenario must be 2 names"),
-    ({"arm_level": "token"}, r"'arm_level' argument of Scenario must be one of \('distribution', 'prompt'\)"),
-    ({"forgetting": 1.0}, r"'forgetting' argument of Scenario must be a float in \[0\.0, 1\.0\)"),
+    ({"arm_level": "token"}, r"'arm_level' argument of Scenario must be one of 'distribution', 'prompt'\. Got"),
+    ({"forgetting": 1.0}, r"'forgetting' argument of Scenario must be a float >= 0 and < 1\. Got 1\.0"),
     ({"learning_rate": -1.0}, r"'learning_rate' argument of Scenario"),
     ({"group_size": 0}, r"'group_size' argument of Scenario must be an int >= 1\. Got 0"),
 ])

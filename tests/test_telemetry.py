@@ -164,5 +164,6 @@ def test_train_config_refuses_an_unknown_tracker(tmp_path):
     from banditcurr.llm.config import TrainConfig
 
     (tmp_path / "config.json").write_text("{}")  # enough of a model directory for validate()
-    with pytest.raises(ValueError, match="report_to must be one of 'tensorboard', 'wandb', 'trackio'. Got 'csv'"):
+    with pytest.raises(ValueError, match="The 'report_to' parameter of TrainConfig must be one of 'tensorboard', "
+                                         "'wandb', 'trackio'. Got 'csv'"):
         TrainConfig(model=str(tmp_path), report_to=["csv"]).validate()

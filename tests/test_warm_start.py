@@ -29,7 +29,7 @@ def test_warm_start_adds_decayed_counts(name):
     (dict(arms=[0], successes=[3], trials=[2]), "'successes' exceeds 'trials'"),
     (dict(arms=[0], successes=[np.nan], trials=[2]), "'successes' argument of warm_start must hold finite"),
     (dict(arms=[0, 1], successes=[1], trials=[2, 2]), r"must have shape \(2,\)"),
-    (dict(arms=[0], successes=[1], trials=[2], decay=0.0), r"'decay' argument of warm_start must be a float in \(0, 1\]"),
+    (dict(arms=[0], successes=[1], trials=[2], decay=0.0), r"'decay' argument of warm_start must be a float > 0 and <= 1"),
     (dict(arms=[0], successes=[1], trials=[2], decay=1.5), "'decay'"),
     (dict(arms=[[0]], successes=[1], trials=[2]), "1-D array of arm ids"),
 ])
