@@ -138,8 +138,7 @@ def test_knapsack_allocation_spends_the_budget_from_the_posterior_means(model_di
     ({"max_refill_rounds": -1}, r"'max_refill_rounds' parameter of TrainConfig must be an int >= 0. Got -1"),
     ({"rollout_budget": -8}, r"'rollout_budget' parameter of TrainConfig must be an int >= 0. Got -8"),
     ({"gate": "band:lo=0.9,hi=0.1"}, r"'gate' spec 'band:lo=0.9,hi=0.1' of TrainConfig is invalid: .*lo <= hi"),
-    ({"gate": 3}, r"'gate' argument of TrainConfig must be a Gate or a spec string"),
-    ({"gate_metric": "accuracy"}, r"gate_metric must be one of 'reward', 'success'\. Got 'accuracy'"),
+    ({"gate_metric": "accuracy"}, r"'gate_metric' parameter of TrainConfig must be one of 'reward', 'success'\. Got 'accuracy'"),
     ({"screening": 4}, r"screening \(SPEED-RL's N_init\) must be 0 \(off\) or in \[2, group_size - 1\] = \[2, 3\]"),
     ({"screening": -1}, r"'screening' parameter of TrainConfig must be an int >= 0"),
     ({"screening": 2, "minibatches": 2, "micro_batch": 8}, r"screening needs minibatches = 1"),
@@ -153,6 +152,14 @@ def test_bad_gate_and_allocation_configs_fail_before_any_work(tmp_path, override
     with pytest.raises(ValueError, match=match):
         _config(str(fake), tmp_path / "out", tasks=["addition:1-3"], **overrides).validate()
     assert not (tmp_path / "out").exists()
+
+
+def test_a_gate_of_the_wrong_type_is_a_type_error(tmp_path):
+    fake = tmp_path / "model"
+    fake.mkdir()
+    (fake / "config.json").write_text("{}")
+    with pytest.raises(TypeError, match=r"'gate' argument of TrainConfig must be a Gate or a spec string"):
+        _config(str(fake), tmp_path / "out", tasks=["addition:1-3"], gate=3).validate()
 
 
 def _without_perf(history):

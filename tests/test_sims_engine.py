@@ -171,9 +171,9 @@ def test_dynamic_sampling_refills_and_counts_every_rollout():
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"seeds": 0}, ValueError, r"'seeds' argument of simulate must be an int >= 1\. Got 0"),
     ({"steps": 1.5}, TypeError, r"'steps' argument of simulate must be an int"),
-    ({"engine": "torch"}, ValueError, r"'engine' argument of simulate must be one of \('numba', 'numpy'\)"),
+    ({"engine": "torch"}, ValueError, r"'engine' argument of simulate must be one of 'numba', 'numpy'\. Got 'torch'"),
     ({"gate": "dapo"}, ValueError, r"'gate' spec 'dapo' of simulate is invalid: The 'kind' argument of Gate"),
-    ({"arm_level": "token"}, ValueError, r"'arm_level' argument must be one of"),
+    ({"arm_level": "token"}, ValueError, r"'arm_level' argument of simulate must be one of 'distribution', 'prompt' or None"),
     ({"threads": 0}, ValueError, r"'threads' argument of simulate must be an int >= 1"),
     ({"progress": 3}, TypeError, r"'progress' argument of simulate must be callable"),
 ])

@@ -90,8 +90,8 @@ def test_state_dict_round_trip_gives_the_same_future():
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"top": "two-level"}, ValueError, "cannot itself be two-level"),
     ({"inner": bc.TwoLevel}, ValueError, "cannot itself be two-level"),
-    ({"inner": "thompsn"}, ValueError, "'inner' argument of TwoLevel must be one of 'cures', .*Got 'thompsn'"),
-    ({"top": 3}, ValueError, "'top' argument of TwoLevel must be one of 'cures', .*Got 3 instead"),
+    ({"inner": "thompsn"}, ValueError, "'inner' argument of TwoLevel must be one of .*'cures', .*Got 'thompsn'"),
+    ({"top": 3}, ValueError, "'top' argument of TwoLevel must be one of .*'cures', .*Got 3 instead"),
     ({"groups": np.arange(5)}, ValueError, r"'groups' argument must be integers of shape \(n_arms,\) = \(20,\)"),
     ({"groups": np.where(GROUPS == 1, 4, GROUPS)}, ValueError, "distribution 1 has no prompt"),
     ({"groups": GROUPS - 1}, ValueError, "distribution id -1"),
