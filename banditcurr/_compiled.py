@@ -69,9 +69,30 @@ def specialise(function, args, kind_position):
     Under ``NUMBA_DISABLE_JIT=1`` it is ``function`` itself."""
     if not isinstance(function, Dispatcher):
         return function
-    signature = tuple(types.literal(int(value)) if position == kind_position else typeof(value)
-                      for position, value in enumerate(args))
-    return function.compile(signature)
+    return function.compile(_signature(args, kind_position))
+
+
+def is_cached(function, args, kind_position):
+    """Whether :func:`specialise` would load ``function``'s specialisation from memory or
+    from Numba's disk cache rather than compile it (checked in the cache's index, nothing
+    loaded). True under ``NUMBA_DISABLE_JIT=1``, and when the index cannot be read
+    (then the caller compiles as usual)."""
+    if not isinstance(function, Dispatcher):
+        return True
+    signature = _signature(args, kind_position)
+    if signature in function.overloads:
+        return True
+    try:
+        cache = function._cache
+        key = cache._index_key(signature, function.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except (AttributeError, OSError, ValueError):  # a Numba without these internals
+        return True
+
+
+def _signature(args, kind_position):
+    return tuple(types.literal(int(value)) if position == kind_position else typeof(value)
+                 for position, value in enumerate(args))
 
 
 def _specialise(function, verb):

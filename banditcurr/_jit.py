@@ -21,9 +21,20 @@ in pyproject.toml). If a Numba release lacks it, kernels fall back to Numba's pl
 caching with one warning, and ``import banditcurr`` still works. A
 ``NUMBA_CACHE_LOCATOR_CLASSES`` setting overrides the locators (and so these stamps):
 that also warns once.
+
+Concurrent compiles: Numba saves a cache entry by reading the index, picking a free
+data file number, writing the index, then the data -- unlocked. Two processes
+compiling in one checkout (two test runs, a run and the simulator's compile workers)
+could pick the same number for different signatures, one's index naming the other's
+code, or drop each other's entries. For this package's caches the save runs under an
+exclusive lock on the cache folder (``fcntl.flock``; none where fcntl is missing) and
+writes the data before the index that names it, so a reader never meets an entry
+whose data is not there yet.
 """
 
+import contextlib
 import hashlib
+import itertools
 import os
 import sys
 import threading
@@ -111,8 +122,46 @@ class _PackageStamp:
         return _LazyStamp(self._module_name)
 
 
+@contextlib.contextmanager
+def _folder_lock(path):
+    """An exclusive lock on the folder ``path`` for the block (no lock without fcntl)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _locked_save(numba_save):
+    """``IndexDataCacheFile.save`` for this package's caches: under the folder's lock,
+    the data first, then the index entry (see the module doc); others' as Numba does."""
+
+    def save(self, key, data):
+        if not isinstance(self._source_stamp, _LazyStamp):
+            return numba_save(self, key, data)
+        with _folder_lock(self._cache_path):
+            overloads = self._load_index()
+            name = overloads.get(key)
+            if name is None:
+                taken = set(overloads.values())
+                name = next(n for n in map(self._data_name, itertools.count(1)) if n not in taken)
+            self._save_data(name, data)
+            overloads[key] = name
+            self._save_index(overloads)
+
+    save.numba_save = numba_save
+    return save
+
+
 def _install():
-    """Put the stamped locators first in Numba's list; return a problem (str) or None."""
+    """Put the stamped locators first in Numba's list and lock this package's cache
+    saves; return a problem (str) or None."""
     try:
         from numba.core import caching
 
@@ -120,10 +169,15 @@ def _install():
         classes = caching.CacheImpl._locator_classes
         if not isinstance(classes, list):
             return "numba.core.caching.CacheImpl._locator_classes is not a list"
+        cache_file = caching.IndexDataCacheFile
+        for name in ("save", "_load_index", "_save_index", "_save_data", "_data_name"):
+            getattr(cache_file, name)
     except (ImportError, AttributeError) as error:
         return f"numba {_numba_version()} lacks a cache internal banditcurr uses ({error})"
     if not any(issubclass(cls, _PackageStamp) for cls in classes):
         classes[0:0] = [type(f"_Package{base.__name__}", (_PackageStamp, base), {}) for base in bases]
+    if not hasattr(cache_file.save, "numba_save"):
+        cache_file.save = _locked_save(cache_file.save)
     return None
 
 

@@ -21,6 +21,28 @@ about half its CPU time). ``--baseline DIR`` runs the same commands with
 ``PYTHONPATH=DIR`` (a copy of an older banditcurr, with sims/ and llm/ copied inside
 it as banditcurr/sims and banditcurr/llm), alternating with the current code so that
 both see the same load.
+
+Measured 2026-12-04 on the shared 2-core machine (one repeat each; ``baseline``: the
+code before the compile workers and locked cache saves, commit 00539f9):
+
+=====================  ========  ============================  ===========================
+run                    load      current: cold / warm          baseline: cold / warm
+=====================  ========  ============================  ===========================
+make, quiet            0.2       7.0 s (7.1 CPU) / 0.7 s       (same code path)
+make                   3.7       8.5 s (7.0 CPU) / 1.6 s       14.1 s (7.0 CPU) / 1.6 s
+demo, quiet (before)   0.2-1.1   --                            63.2 s (72.7 CPU) / 13.8 s (23.6 CPU)
+demo                   6-10      397.7 s (120.3 CPU) / 45.1 s  225.4 s (115.4 CPU) / 39.7 s
+demo                   4-5       198.8 s (111.9 CPU) / 25.1 s  232.6 s (115.5 CPU) / 37.7 s
+=====================  ========  ============================  ===========================
+
+``make`` meets its target (<= 10 s) in CPU seconds and, at load 3.7, in wall seconds.
+The demo's target (cold <= 2 x warm + 15 s) was missed at every load measured: on the
+quiet machine by 63.2 s against 42.6 s before the workers, which were then measured
+only under load, where the two orders of the same pair disagree (the load moved
+during the minutes each run takes). The compile costs ~48 CPU s on a quiet machine
+(profile: ``run_seeds`` ~4 s per kind, thompson's kernels ~10 s, learnability's ~6 s,
+dump-ucb's ~4 s, the shared helpers ~10 s with the first kind); the workers add ~12 CPU
+s (the shared helpers once per worker, their imports).
 """
 
 import argparse

@@ -225,10 +225,13 @@ def run(args):
         if args.engine == "numba":  # compile before the bar starts, saying so when it takes time
             from banditcurr._jit import compile_with_notice
 
-            from .simulate import compile_engine
+            from .simulate import compile_engines
 
-            compile_with_notice([(spec, lambda setup=setup: (stop_if_interrupted(), compile_engine(setup)))
-                                 for spec, setup in zip(specs, setups)])
+            jobs, close = compile_engines(specs, setups, before_each=stop_if_interrupted)
+            try:
+                compile_with_notice(jobs)
+            finally:
+                close()
         progress = check(_quiet)
         if not args.no_progress:
             from tqdm import tqdm

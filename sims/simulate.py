@@ -15,6 +15,7 @@ not depend on how many seeds run beside it, nor on the thread count.
 
 import inspect
 import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import numba
 import numpy as np
 
 import banditcurr as bc
-from banditcurr._compiled import specialise
+from banditcurr._compiled import is_cached, specialise
 from banditcurr._params import argument, check_arguments, check_memory, pack_params
 from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
@@ -360,10 +361,60 @@ def compile_engine(setup):
     """Compile the engine for ``setup``'s scheduler (or load it from Numba's cache)
     without running a step: the first thing the first ``simulate`` of it does. The
     engine is compiled once per scheduler kind, with only that scheduler's kernels."""
-    _run_numba(setup, 1, None, compile_only=True)
+    specialise(_engine.run_seeds, _engine_arguments(setup, False) + (0, 0, 0, 0), 4)
 
 
-def _run_numba(setup, threads, progress, trace=False, compile_only=False):
+def engine_cached(setup):
+    """Whether :func:`compile_engine` of ``setup`` would load the engine, not compile it."""
+    return is_cached(_engine.run_seeds, _engine_arguments(setup, False) + (0, 0, 0, 0), 4)
+
+
+def compile_engines(labels, setups, workers=None, before_each=None):
+    """(label, callable) jobs for ``banditcurr._jit.compile_with_notice`` that compile the
+    engines of ``setups``, one per label, as the first ``simulate`` of each would.
+
+    On a cold cache the kinds' compiles are independent: with more than one engine to
+    compile and more than one CPU they run in ``workers`` (default: the CPU count)
+    fresh processes, which write Numba's disk cache (saves are locked, see
+    ``banditcurr._jit``); each job waits for its engine's process, then loads the
+    engine from the cache. ``before_each`` is called first in every job and while it
+    waits (the CLI checks for Ctrl-C there). Call the jobs, then ``close`` (the second return value)
+    in a ``finally``: it ends the processes, at once if the jobs were cut short.
+    """
+    before_each = before_each or (lambda: None)
+    cold = [setup for setup in setups if not engine_cached(setup)]
+    workers = min(len(cold), workers or os.cpu_count() or 1)
+    if workers < 2:
+        return [(label, lambda setup=setup: (before_each(), compile_engine(setup)))
+                for label, setup in zip(labels, setups)], lambda: None
+    import multiprocessing
+
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts)
+    compiling = {id(setup): pool.apply_async(compile_engine, (setup,)) for setup in cold}
+
+    def job(setup):
+        before_each()
+        if id(setup) in compiling:
+            while not compiling[id(setup)].ready():
+                compiling[id(setup)].wait(0.2)
+                before_each()
+            compiling[id(setup)].get()  # raises the worker's error, if any
+        compile_engine(setup)
+
+    def close():
+        pool.terminate()  # the jobs are done, or were cut short: no need to wait
+        pool.join()
+
+    return [(label, lambda setup=setup: job(setup)) for label, setup in zip(labels, setups)], close
+
+
+def _ignore_interrupts():
+    """Compile workers leave Ctrl-C to the parent, which ends them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _engine_arguments(setup, trace):
+    """The arguments of ``_engine.run_seeds`` before the seed and step bounds."""
     sc, seeds, steps = setup.scenario, setup.seeds, setup.steps
     pool_start, pool_count = sc.pool_bounds()
     world = (sc.loadings, sc.init_skills, sc.train_dist, sc.train_difficulty, pool_start, pool_count,
@@ -386,15 +437,18 @@ def _run_numba(setup, threads, progress, trace=False, compile_only=False):
     records = (np.zeros((seeds, len(setup.eval_steps), n_dists)), np.zeros((seeds, steps)),
                np.zeros((seeds, steps, n_dists), dtype=np.int64), np.zeros((seeds, steps), dtype=np.int64),
                np.zeros((seeds, steps)))
+    return (world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state, records,
+            trace_arrays)
+
+
+def _run_numba(setup, threads, progress, trace=False):
+    seeds, steps = setup.seeds, setup.steps
     chunk = steps if progress is None else max(1, min(steps // 50, 100))  # Ctrl-C waits one chunk at most
     n_threads = max(1, min(seeds, threads or default_threads()))
     bounds = np.linspace(0, seeds, n_threads + 1).astype(np.int64)  # contiguous seed blocks
-
-    arguments = (world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state, records,
-                 trace_arrays)
+    arguments = _engine_arguments(setup, trace)
+    records, trace_arrays = arguments[8], arguments[9]
     run_seeds = specialise(_engine.run_seeds, arguments + (0, 0, 0, 0), 4)  # compiled for this kind only
-    if compile_only:
-        return None
 
     def advance(block, t_start, t_stop):
         run_seeds(*arguments, bounds[block], bounds[block + 1], t_start, t_stop)

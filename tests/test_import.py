@@ -55,8 +55,9 @@ def run_exercise(cache_dir):
 
 def private_cache(folder):
     """A NUMBA_CACHE_DIR of this test's own, seeded with the checkout's cache files: another
-    process compiling in the same checkout (another test run, an edited copy) rewrites the
-    shared index files and would make the second start below miss through no fault of ours."""
+    process compiling in the same checkout (another test run, the simulator's compile
+    workers) adds entries to the shared index files while the test runs; in a folder of
+    its own, the second start below sees only what the first one wrote."""
     from numba.core.caching import _CacheLocator
 
     import banditcurr
@@ -65,8 +66,12 @@ def private_cache(folder):
     for source_dir in [package] + [p for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()]:
         target = folder / _CacheLocator.get_suitable_cache_subpath(str(source_dir / "__init__.py"))
         target.mkdir(parents=True, exist_ok=True)
-        for cached in (source_dir / "__pycache__").glob("*.nb[ic]") if (source_dir / "__pycache__").is_dir() else ():
-            shutil.copy2(cached, target / cached.name)
+        cached = source_dir / "__pycache__"
+        # indexes before data: a save writes an entry's data before its index entry
+        # (banditcurr._jit), so every copied entry finds its data, never an older file
+        for suffix in ("nbi", "nbc"):
+            for path in cached.glob(f"*.{suffix}") if cached.is_dir() else ():
+                shutil.copy2(path, target / path.name)
     return folder
 
 

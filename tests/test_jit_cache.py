@@ -100,3 +100,44 @@ def test_registry_modules_outside_the_package_are_stamped(tmp_path, monkeypatch)
     Path(outside.__file__).write_text("x = 1\n")
     monkeypatch.setattr(_registry, "MODULES", [*_registry.MODULES, outside])
     assert Path(outside.__file__) in _jit.stamp_paths("banditcurr.uniform")
+
+
+SAVER = textwrap.dedent("""
+    import sys
+    from numba.core.caching import IndexDataCacheFile
+    from banditcurr import _jit
+    import banditcurr.uniform
+    folder, name = sys.argv[1], sys.argv[2]
+    cache = IndexDataCacheFile(folder, "shared", _jit._LazyStamp("banditcurr.uniform"))
+    for n in range(30):
+        cache.save((name, n), (name, n))
+""")
+
+
+def test_concurrent_saves_keep_every_entry_with_its_own_data(tmp_path):
+    """Two processes saving into one cache index at once (as two compiles in one
+    checkout do): no entry is lost and every entry loads its own data (unlocked, Numba
+    could give two keys one data file)."""
+    from numba.core.caching import IndexDataCacheFile
+
+    names = ("a", "b", "c")
+    processes = [subprocess.Popen([sys.executable, "-c", SAVER, str(tmp_path), name]) for name in names]
+    assert all(process.wait(timeout=300) == 0 for process in processes)
+    cache = IndexDataCacheFile(str(tmp_path), "shared", _jit._LazyStamp("banditcurr.uniform"))
+    for name in names:
+        for n in range(30):
+            assert cache.load((name, n)) == (name, n)
+
+
+def test_a_save_writes_the_data_before_the_index(tmp_path, monkeypatch):
+    from numba.core.caching import IndexDataCacheFile
+
+    order = []
+    for method in ("_save_data", "_save_index"):
+        original = getattr(IndexDataCacheFile, method)
+        monkeypatch.setattr(IndexDataCacheFile, method,
+                            lambda self, *args, method=method, original=original: (order.append(method),
+                                                                                    original(self, *args)))
+    cache = IndexDataCacheFile(str(tmp_path), "order", _jit._LazyStamp("banditcurr.uniform"))
+    cache.save("key", 1)
+    assert order == ["_save_data", "_save_index"] and cache.load("key") == 1

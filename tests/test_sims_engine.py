@@ -1,6 +1,8 @@
 """The simulator's engines: exact learner kernels, statistical agreement of the compiled
 and NumPy engines, a one-arm curriculum, reproducibility, the DAPO gate, metrics."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -130,6 +132,31 @@ def test_numpy_engine_is_reproducible(small):
     a = sims.simulate(small, "dump-ucb", seeds=2, steps=5, engine="numpy")
     b = sims.simulate(small, "dump-ucb", seeds=2, steps=5, engine="numpy")
     np.testing.assert_array_equal(a.accuracy, b.accuracy)
+
+
+def test_compile_engines_in_worker_processes_then_the_runs_load_them(small, monkeypatch):
+    """The CLI's cold-cache path: engines compiled (here: loaded, the cache is warm) in
+    two worker processes, then loaded by the jobs in order; each job checks for Ctrl-C
+    first and while it waits. Warm engines are loaded in this process, no workers."""
+    simulate_module = importlib.import_module("banditcurr.sims.simulate")  # sims.simulate is the function
+    setups = [prepare(small, name, seeds=2, steps=3) for name in ("uniform", "dump-ucb")]
+    for setup in setups:
+        simulate_module.compile_engine(setup)
+    assert all(simulate_module.engine_cached(setup) for setup in setups)
+    jobs, close = simulate_module.compile_engines(["a", "b"], setups, workers=2)
+    close()
+    assert [label for label, _ in jobs] == ["a", "b"]  # warm: no pool was started
+    monkeypatch.setattr(simulate_module, "engine_cached", lambda setup: False)
+    checks = []
+    jobs, close = simulate_module.compile_engines(["a", "b"], setups, workers=2, before_each=lambda: checks.append(1))
+    try:
+        for _, job in jobs:
+            job()
+    finally:
+        close()
+    assert len(checks) >= 2
+    run = sims.simulate(small, "dump-ucb", seeds=2, steps=3)
+    np.testing.assert_array_equal(run.accuracy, sims.simulate(small, "dump-ucb", seeds=2, steps=3).accuracy)
 
 
 # -- every registered scheduler runs compiled, at both arm levels -------------------------
