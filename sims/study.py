@@ -4,9 +4,11 @@
 
 For each scenario (kk12, math-pool, drift): every registered scheduler at its default
 arm level, plus the variants the claims need (the Beta-posterior schedulers at
-distribution level on kk12, Thompson also with MoPPS's decay 0.5; uniform with DAPO
-dynamic sampling, CurES with its rollout allocation, and uniform with the allocation
-from the true success rates on math-pool; discounted UCB on drift). Writes
+distribution level on kk12, Thompson also with MoPPS's decay 0.5; on every scenario
+uniform with DAPO dynamic sampling, with the pass-rate band gate and with SPEED-RL
+screening, and GRESO with DAPO's gate; CurES with its rollout allocation, and uniform
+with the Neyman and the Knapsack-RL allocation from the true success rates on
+math-pool; discounted UCB on drift). Writes
 OUT/<scenario>/results.json and curves.png (as ``banditcurr simulate`` does),
 OUT/tables.md (the markdown tables of the study), and copies the figures to
 IMAGES/sim-<scenario>.png when ``--images`` is given.
@@ -28,12 +30,18 @@ from .plots import plot_curves
 from .presets import make_scenario
 from .simulate import simulate
 
+#: Issue 14's options on every scenario: the post-rollout gates (DAPO's mixed-group gate,
+#: the pass-rate band [0.25, 0.75]), SPEED-RL screening with N_init = 4, GRESO on top of
+#: DAPO's gate (as the paper runs it); Knapsack-RL's allocation (true p, as the oracle
+#: Neyman allocation) on math-pool only, where the allocation comparison lives.
+NEW_OPTIONS = [("uniform", {"gate": "dynamic-sampling"}), ("uniform", {"gate": "band"}),
+               ("uniform", {"screening": 4}), ("greso", {"gate": "dynamic-sampling"})]
 EXTRA = {
     "kk12": [("thompson@distribution", {}), ("thompson@distribution:decay=0.5", {}),
-             ("learnability@distribution", {})],
-    "math-pool": [("uniform", {"gate": "dynamic-sampling"}), ("cures", {"allocation": "posterior"}),
-                  ("uniform", {"allocation": "oracle"})],
-    "drift": [("dump-ucb:count_discount=0.99", {})],
+             ("learnability@distribution", {})] + NEW_OPTIONS,
+    "math-pool": NEW_OPTIONS + [("cures", {"allocation": "posterior"}), ("uniform", {"allocation": "oracle"}),
+                                ("uniform", {"allocation": "knapsack"})],
+    "drift": [("dump-ucb:count_discount=0.99", {})] + NEW_OPTIONS,
 }
 
 
@@ -45,6 +53,8 @@ def runs_for(name, seeds, progress=None):
         run = simulate(scenario, spec, seeds=seeds, **options)
         if options.get("gate"):
             run.label = f"{spec}+{options['gate']}"
+        if options.get("screening"):
+            run.label = f"{spec}+screening-{options['screening']}"
         if options.get("allocation"):
             run.label = f"{spec}+{options['allocation']}-allocation"
         runs.append(run)
