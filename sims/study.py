@@ -32,10 +32,13 @@ from .simulate import simulate
 
 #: Issue 14's options on every scenario: the post-rollout gates (DAPO's mixed-group gate,
 #: the pass-rate band [0.25, 0.75]), SPEED-RL screening with N_init = 4, GRESO on top of
-#: DAPO's gate (as the paper runs it); Knapsack-RL's allocation (true p, as the oracle
+#: DAPO's gate (as the paper runs it), AdaRFT and E2H on each prompt's own difficulty
+#: (their default labels are the distribution index, which on drift does not order
+#: difficulty: two families side by side); Knapsack-RL's allocation (true p, as the oracle
 #: Neyman allocation) on math-pool only, where the allocation comparison lives.
 NEW_OPTIONS = [("uniform", {"gate": "dynamic-sampling"}), ("uniform", {"gate": "band"}),
-               ("uniform", {"screening": 4}), ("greso", {"gate": "dynamic-sampling"})]
+               ("uniform", {"screening": 4}), ("greso", {"gate": "dynamic-sampling"}),
+               ("adarft:difficulty=prompts", {}), ("e2h@prompt:difficulty=prompts", {})]
 EXTRA = {
     "kk12": [("thompson@distribution", {}), ("thompson@distribution:decay=0.5", {}),
              ("learnability@distribution", {})] + NEW_OPTIONS,
