@@ -20,17 +20,13 @@ O(n R) memory. Ties go to fewer rollouts for the later prompt (deterministic).
 
 Fast and still the plain DP's answer, bit for bit: (1) the rows of best values
 best[x, b] are computed first, a max per b, which does not depend on the order the
-candidates are visited, so the loop runs k outer and b inner (vectorised); (2) only the
-b that can still end at R are computed (b <= x max_size, b >= R - (n - x) max_size);
-(3) where V(k) has reached V(max_size) exactly in floats (p near 1/2 or saturated,
-from k = flat on), max_k best[b - k] + V is max(best[b - max_size .. b - flat]) + V,
-a sliding window maximum (rounding is monotone, so this is the same float). The choices
-are then replayed backwards over the stored rows with the DP's own scan (N = 0 first,
-then ascending, strict >), so sizes and ties are the DP's. The computed V is
-non-decreasing in N (products by p <= 1 and monotone rounding), which makes the equal
-tail of (3) one interval. Kept exact on purpose: a monotone-argmax (SMAWK) convolution
-with the concave part of V would be O(R) per prompt but can pick a different argmax
-when rounding breaks concavity by an ulp.
+candidates are visited, so the loop runs k outer and b inner (vectorised by Numba);
+(2) only the b that can still end at R are computed (b <= x max_size, b >= R - (n - x)
+max_size; the others are never read); (3) the choices are then replayed backwards over
+the stored rows with the DP's own scan (N = 0 first, then ascending, strict >), so the
+sizes and the ties are the DP's. Kept exact on purpose: a monotone-argmax (SMAWK)
+convolution with the concave part of V would be O(R) per prompt, but rounding can break
+concavity by an ulp and pick another argmax.
 
 Kernel (callable from compiled code; never validates):
 
@@ -42,8 +38,6 @@ import numpy as np
 from ._jit import jit
 from ._params import check_memory
 from .allocation import _check_budget, _check_vector, posterior_of
-
-WINDOW_FROM = 32  # use the window when at least this many sizes have V = V(max_size)
 
 
 @jit
@@ -69,27 +63,7 @@ def _raise_to(target, source, value):
 
 
 @jit
-def _raise_by_window(after, before, low, reach, top, flat, high, value, window):
-    """after[b] = max(after[b], max(before[b - high .. b - flat]) + value) for b in
-    low..reach (before[j] = -inf outside 0..top): the N_x in flat..high, where V is
-    flat, at O(R) by van Herk's block maxima. Exact: rounding is monotone, so
-    max_j (before[j] + value) == max_j before[j] + value."""
-    width = high - flat + 1
-    size = reach + width  # ext[i] = before[i - high]: the window of b is ext[b : b + width]
-    ext, prefix, suffix = window[0], window[1], window[2]
-    for i in range(size):
-        ext[i] = before[i - high] if high <= i <= top + high else -np.inf
-    for i in range(size):
-        prefix[i] = ext[i] if i % width == 0 else max(prefix[i - 1], ext[i])
-    for i in range(size - 1, -1, -1):
-        suffix[i] = ext[i] if i == size - 1 or (i + 1) % width == 0 else max(suffix[i + 1], ext[i])
-    for b in range(max(low, flat), reach + 1):
-        candidate = max(suffix[b], prefix[b + width - 1]) + value
-        after[b] = candidate if candidate > after[b] else after[b]
-
-
-@jit
-def _best_rows(success, budget, min_size, high, values, rows, window):
+def _best_rows(success, budget, min_size, high, values, rows):
     """rows[x, b] = the largest sum of V over the first x prompts spending exactly b
     (-inf: none), for the b from which the whole budget stays reachable; the other
     entries stay -inf (no later row or choice reads them)."""
@@ -104,17 +78,9 @@ def _best_rows(success, budget, min_size, high, values, rows, window):
         reach = min(budget, top + high)
         for b in range(low, top + 1):
             after[b] = before[b]  # N_x = 0
-        flat = min_size  # values[flat..high] all equal values[high] (V is non-decreasing)
-        while flat < high and values[flat] != values[high]:
-            flat += 1
-        if high - flat < WINDOW_FROM:
-            flat = high + 1  # too few equal values to pay for the window's passes
-        else:
-            _raise_by_window(after, before, low, reach, top, flat, high, values[high], window)
-        for k in range(min_size, flat):  # k outer, b inner: a max per b, order-free
-            value = values[k]
+        for k in range(min_size, high + 1):  # k outer, b inner: a max per b, order-free
             first = max(k, low)
-            _raise_to(after[first:min(reach, top + k) + 1], before[first - k:], value)
+            _raise_to(after[first:min(reach, top + k) + 1], before[first - k:], values[k])
         top = reach
 
 
@@ -127,7 +93,7 @@ def _allocate_knapsack(success, budget, min_size, max_size, out):
     high = min(max_size if max_size > 0 else budget, budget)
     values = np.empty(high + 1)
     rows = np.full((n + 1, budget + 1), -np.inf)
-    _best_rows(success, budget, min_size, high, values, rows, np.empty((3, budget + 2 * high + 2)))
+    _best_rows(success, budget, min_size, high, values, rows)
     left = budget
     for x in range(n - 1, -1, -1):  # the choice: N_x = 0 first, then ascending; ties keep the smaller
         knapsack_values(success[x], high, values)

@@ -105,7 +105,7 @@ def test_allocate_knapsack_for_reads_the_posterior_means():
         bc.allocate_knapsack_for(s, np.array([0, 5]), 24)
 
 
-large_cases = st.fixed_dictionaries({  # repeated and saturated p (ties, flat V), caps past the window's 32
+large_cases = st.fixed_dictionaries({  # repeated and saturated p (ties, flat V)
     "success": st.lists(st.one_of(st.sampled_from([0.0, 1.0, 0.5, 0.25, 0.75, 0.1]), st.floats(0.0, 1.0)),
                         min_size=1, max_size=40),
     "budget": st.integers(1, 400),
@@ -117,7 +117,7 @@ large_cases = st.fixed_dictionaries({  # repeated and saturated p (ties, flat V)
 @settings(max_examples=40, deadline=None)
 @given(case=large_cases)
 def test_fast_kernel_equals_the_plain_dp_on_larger_inputs(case):
-    """The vectorised, bounded, windowed kernel makes the plain DP's choices exactly."""
+    """The vectorised, bounded kernel makes the plain DP's choices exactly."""
     success, budget, low, high = case["success"], case["budget"], case["min_size"], case["max_size"]
     if not feasible(len(success), budget, low, high):
         return
@@ -125,7 +125,7 @@ def test_fast_kernel_equals_the_plain_dp_on_larger_inputs(case):
     np.testing.assert_array_equal(bc.allocate_knapsack(success, budget, min_size=low, max_size=high), expected)
 
 
-def test_window_path_matches_the_plain_dp_on_saturated_prompts():
+def test_fast_kernel_equals_the_plain_dp_on_saturated_and_repeated_prompts():
     success = [0.0, 1.0, 0.5, 0.5, 1.0, 0.0, 0.3, 0.5, 0.7, 0.5] * 3
     expected, _ = naive.allocate_knapsack(success, 300, 2, 90)
     np.testing.assert_array_equal(bc.allocate_knapsack(success, 300, max_size=90), expected)
