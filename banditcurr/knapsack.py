@@ -18,6 +18,16 @@ gain cannot price that first step, so the kernel solves the knapsack exactly by
 dynamic programming over (prompts, budget): O(n R (max_size - min_size + 1)) time,
 O(n R) memory. Ties go to fewer rollouts for the later prompt (deterministic).
 
+Fast and still the plain DP's answer, bit for bit: (1) the rows of best values
+best[x, b] are computed first, a max per b, which does not depend on the order the
+candidates are visited, so the loop runs k outer and b inner (vectorised by Numba);
+(2) only the b that can still end at R are computed (b <= x max_size, b >= R - (n - x)
+max_size; the others are never read); (3) the choices are then replayed backwards over
+the stored rows with the DP's own scan (N = 0 first, then ascending, strict >), so the
+sizes and the ties are the DP's. Kept exact on purpose: a monotone-argmax (SMAWK)
+convolution with the concave part of V would be O(R) per prompt, but rounding can break
+concavity by an ulp and pick another argmax.
+
 Kernel (callable from compiled code; never validates):
 
     _allocate_knapsack(success, budget, min_size, max_size, out)   max_size 0 = budget
@@ -44,6 +54,37 @@ def knapsack_values(p, max_size, out):
 
 
 @jit
+def _raise_to(target, source, value):
+    """target[i] = max(target[i], source[i] + value), keeping target[i] on ties (a
+    plain loop from 0 over views: Numba vectorises it)."""
+    for i in range(target.shape[0]):
+        candidate = source[i] + value
+        target[i] = candidate if candidate > target[i] else target[i]
+
+
+@jit
+def _best_rows(success, budget, min_size, high, values, rows):
+    """rows[x, b] = the largest sum of V over the first x prompts spending exactly b
+    (-inf: none), for the b from which the whole budget stays reachable; the other
+    entries stay -inf (no later row or choice reads them)."""
+    n = success.shape[0]
+    rows[0, 0] = 0.0
+    top = 0  # the most the first x prompts can spend
+    for x in range(n):
+        knapsack_values(success[x], high, values)
+        before = rows[x]
+        after = rows[x + 1]
+        low = max(0, budget - (n - x - 1) * high)  # the rest can add at most (n - x - 1) high
+        reach = min(budget, top + high)
+        for b in range(low, top + 1):
+            after[b] = before[b]  # N_x = 0
+        for k in range(min_size, high + 1):  # k outer, b inner: a max per b, order-free
+            first = max(k, low)
+            _raise_to(after[first:min(reach, top + k) + 1], before[first - k:], values[k])
+        top = reach
+
+
+@jit
 def _allocate_knapsack(success, budget, min_size, max_size, out):
     """N_x maximising sum_x V(N_x, success_x) with sum N_x = budget, N_x in {0} u
     [min_size, max_size] (module doc). success: float64 (n,); out: int64 (n,).
@@ -51,30 +92,20 @@ def _allocate_knapsack(success, budget, min_size, max_size, out):
     n = success.shape[0]
     high = min(max_size if max_size > 0 else budget, budget)
     values = np.empty(high + 1)
-    best = np.full(budget + 1, -np.inf)  # best[b]: the first x prompts spending exactly b
-    best[0] = 0.0
-    nxt = np.empty(budget + 1)
-    choice = np.zeros((n, budget + 1), dtype=np.int64)
-    for x in range(n):
-        knapsack_values(success[x], high, values)
-        for b in range(budget + 1):
-            top = best[b]  # N_x = 0 first, then ascending N_x: ties keep the smaller
-            pick = 0
-            for k in range(min_size, min(high, b) + 1):
-                before = best[b - k]
-                if before == -np.inf:
-                    continue
-                value = before + values[k]
-                if value > top:
-                    top = value
-                    pick = k
-            nxt[b] = top
-            choice[x, b] = pick
-        best, nxt = nxt, best
+    rows = np.full((n + 1, budget + 1), -np.inf)
+    _best_rows(success, budget, min_size, high, values, rows)
     left = budget
-    for x in range(n - 1, -1, -1):
-        out[x] = choice[x, left]
-        left -= out[x]
+    for x in range(n - 1, -1, -1):  # the choice: N_x = 0 first, then ascending; ties keep the smaller
+        knapsack_values(success[x], high, values)
+        top = rows[x, left]
+        pick = 0
+        for k in range(min_size, min(high, left) + 1):
+            value = rows[x, left - k] + values[k]
+            if value > top:
+                top = value
+                pick = k
+        out[x] = pick
+        left -= pick
 
 
 def allocate_knapsack(success, budget, *, min_size=2, max_size=None):
@@ -90,7 +121,7 @@ def allocate_knapsack(success, budget, *, min_size=2, max_size=None):
     success = _check_vector("success", success, low=0.0, high=1.0)
     budget, min_size, max_size = _check_budget(success.shape[0], budget, min_size, max_size)
     check_memory(f"allocate_knapsack over {success.shape[0]} prompts and a budget of {budget}",
-                 8 * success.shape[0] * (budget + 1), "Split the batch or lower the budget.")
+                 8 * (success.shape[0] + 1) * (budget + 1), "Split the batch or lower the budget.")
     out = np.empty(success.shape[0], dtype=np.int64)
     _allocate_knapsack(success, budget, min_size, max_size, out)
     return out

@@ -103,3 +103,29 @@ def test_allocate_knapsack_for_reads_the_posterior_means():
         bc.allocate_knapsack_for(bc.make("dump-ucb", n_arms=5), arms, 24)
     with pytest.raises(ValueError, match="arm id 5, outside 0..4"):
         bc.allocate_knapsack_for(s, np.array([0, 5]), 24)
+
+
+large_cases = st.fixed_dictionaries({  # repeated and saturated p (ties, flat V)
+    "success": st.lists(st.one_of(st.sampled_from([0.0, 1.0, 0.5, 0.25, 0.75, 0.1]), st.floats(0.0, 1.0)),
+                        min_size=1, max_size=40),
+    "budget": st.integers(1, 400),
+    "min_size": st.integers(1, 6),
+    "max_size": st.integers(6, 90),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=large_cases)
+def test_fast_kernel_equals_the_plain_dp_on_larger_inputs(case):
+    """The vectorised, bounded kernel makes the plain DP's choices exactly."""
+    success, budget, low, high = case["success"], case["budget"], case["min_size"], case["max_size"]
+    if not feasible(len(success), budget, low, high):
+        return
+    expected, _ = naive.allocate_knapsack(success, budget, low, high)
+    np.testing.assert_array_equal(bc.allocate_knapsack(success, budget, min_size=low, max_size=high), expected)
+
+
+def test_fast_kernel_equals_the_plain_dp_on_saturated_and_repeated_prompts():
+    success = [0.0, 1.0, 0.5, 0.5, 1.0, 0.0, 0.3, 0.5, 0.7, 0.5] * 3
+    expected, _ = naive.allocate_knapsack(success, 300, 2, 90)
+    np.testing.assert_array_equal(bc.allocate_knapsack(success, 300, max_size=90), expected)
