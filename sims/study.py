@@ -6,9 +6,10 @@ For each scenario (kk12, math-pool, drift): every registered scheduler at its de
 arm level, plus the variants the claims need (the Beta-posterior schedulers at
 distribution level on kk12, Thompson also with MoPPS's decay 0.5; on every scenario
 uniform with DAPO dynamic sampling, with the pass-rate band gate and with SPEED-RL
-screening, and GRESO with DAPO's gate; CurES with its rollout allocation, and uniform
-with the Neyman and the Knapsack-RL allocation from the true success rates on
-math-pool; discounted UCB on drift). Writes
+screening, GRESO with DAPO's gate, AdaRFT and E2H on per-prompt difficulty labels, and
+uniform with the Knapsack-RL allocation from the true success rates; CurES with its
+rollout allocation and uniform with the Neyman allocation from the true success rates
+on math-pool; discounted UCB on drift). Writes
 OUT/<scenario>/results.json and curves.png (as ``banditcurr simulate`` does),
 OUT/tables.md (the markdown tables of the study), and copies the figures to
 IMAGES/sim-<scenario>.png when ``--images`` is given.
@@ -34,16 +35,16 @@ from .simulate import simulate
 #: the pass-rate band [0.25, 0.75]), SPEED-RL screening with N_init = 4, GRESO on top of
 #: DAPO's gate (as the paper runs it), AdaRFT and E2H on each prompt's own difficulty
 #: (their default labels are the distribution index, which on drift does not order
-#: difficulty: two families side by side); Knapsack-RL's allocation (true p, as the oracle
-#: Neyman allocation) on math-pool only, where the allocation comparison lives.
+#: difficulty: two families side by side), and Knapsack-RL's allocation (with uniform: from
+#: the true p, as the oracle Neyman allocation on math-pool).
 NEW_OPTIONS = [("uniform", {"gate": "dynamic-sampling"}), ("uniform", {"gate": "band"}),
                ("uniform", {"screening": 4}), ("greso", {"gate": "dynamic-sampling"}),
-               ("adarft:difficulty=prompts", {}), ("e2h@prompt:difficulty=prompts", {})]
+               ("adarft:difficulty=prompts", {}), ("e2h@prompt:difficulty=prompts", {}),
+               ("uniform", {"allocation": "knapsack"})]
 EXTRA = {
     "kk12": [("thompson@distribution", {}), ("thompson@distribution:decay=0.5", {}),
              ("learnability@distribution", {})] + NEW_OPTIONS,
-    "math-pool": NEW_OPTIONS + [("cures", {"allocation": "posterior"}), ("uniform", {"allocation": "oracle"}),
-                                ("uniform", {"allocation": "knapsack"})],
+    "math-pool": NEW_OPTIONS + [("cures", {"allocation": "posterior"}), ("uniform", {"allocation": "oracle"})],
     "drift": [("dump-ucb:count_discount=0.99", {})] + NEW_OPTIONS,
 }
 
