@@ -101,7 +101,9 @@ def softmax(scores, temperature, out):
     """out = softmax(scores / temperature), computed stably (max subtracted).
 
     Scores that overflowed to +inf (e.g. a huge exploration bonus) share all the mass,
-    uniformly, as the limit of the formula does; all -inf gives the uniform law."""
+    uniformly, as the limit of the formula does; all -inf gives the uniform law. A run of
+    equal scores (e.g. unseen arms) reuses the last exponential: the same numbers as
+    computing each, at the cost of a comparison."""
     top = scores.max()
     if math.isinf(top):
         count = 0
@@ -111,9 +113,13 @@ def softmax(scores, temperature, out):
             out[k] = 1.0 / count if scores[k] == top else 0.0
         return
     total = 0.0
+    last_score = last_exp = np.nan
     for k in range(scores.shape[0]):
-        out[k] = math.exp((scores[k] - top) / temperature)
-        total += out[k]
+        if scores[k] != last_score:
+            last_score = scores[k]
+            last_exp = math.exp((last_score - top) / temperature)
+        out[k] = last_exp
+        total += last_exp
     for k in range(scores.shape[0]):
         out[k] /= total
 
