@@ -1,4 +1,5 @@
-"""Shared sampling kernels: draw a batch from a probability vector, softmax, top-k.
+"""Shared sampling kernels: draw a batch from a probability vector, softmax, top-k
+(the k-th smallest value).
 
 The batch rule of every scheduler: more slots than arms -> each slot is its own draw
 (with replacement); otherwise the batch holds distinct arms.
@@ -84,6 +85,37 @@ def _draw_distinct(rng, p, out):
     by_key = np.argsort(heap_keys[by_arm], kind="mergesort")  # stable: equal keys by arm
     for b in range(batch):
         out[b] = heap_arms[by_arm[by_key[b]]]
+
+
+@jit
+def select_kth(values, k):
+    """The k-th smallest of ``values`` (0-based; float64, no NaN), reordering ``values``
+    in place: ``np.partition(values, k)[k]`` by quickselect (Hoare partition, median of
+    three pivots). Written out because Numba compiles ``np.partition`` slowly (~5 s)."""
+    lo, hi = 0, values.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        for a, b in ((lo, mid), (lo, hi), (mid, hi)):  # order values[lo] <= values[mid] <= values[hi]
+            if values[b] < values[a]:
+                values[a], values[b] = values[b], values[a]
+        pivot = values[mid]
+        left, right = lo, hi
+        while left <= right:
+            while values[left] < pivot:
+                left += 1
+            while pivot < values[right]:
+                right -= 1
+            if left <= right:
+                values[left], values[right] = values[right], values[left]
+                left += 1
+                right -= 1
+        if k <= right:  # now values[lo..right] <= pivot <= values[left..hi], equal between
+            hi = right
+        elif k >= left:
+            lo = left
+        else:
+            return values[k]
+    return values[k]
 
 
 @jit
