@@ -168,7 +168,8 @@ def _nodes(unique_alpha, unique_beta, aim):
                 if d < top:
                     nodes[count] = d
                     count += 1
-    nodes = np.sort(nodes[:count])
+    nodes = nodes[:count]
+    nodes = nodes[np.argsort(nodes, kind="mergesort")]  # np.sort, with the sort compiled above
     keep = np.empty(count, dtype=np.bool_)
     keep[0] = True
     for m in range(1, count):
