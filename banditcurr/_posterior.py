@@ -101,7 +101,9 @@ def beta_update(alpha, beta, prior_alpha, prior_beta, decay, threshold, arms, re
     """
     n_groups = arms.shape[0]
     if decay < 1.0:
-        order = np.argsort(arms, kind="mergesort")  # groups of one arm together, in feedback order
+        # groups of one arm together, in feedback order; float keys (exact below 2^53) so
+        # that Numba compiles one sort, the float64 one the samplers use
+        order = np.argsort(arms.astype(np.float64), kind="mergesort")
         previous = -1
         for j in range(n_groups):
             g = order[j]

@@ -1,4 +1,5 @@
-"""Shared sampling kernels: draw a batch from a probability vector, softmax, top-k.
+"""Shared sampling kernels: draw a batch from a probability vector, softmax, top-k
+(the k-th smallest value).
 
 The batch rule of every scheduler: more slots than arms -> each slot is its own draw
 (with replacement); otherwise the batch holds distinct arms.
@@ -87,6 +88,37 @@ def _draw_distinct(rng, p, out):
 
 
 @jit
+def select_kth(values, k):
+    """The k-th smallest of ``values`` (0-based; float64, no NaN), reordering ``values``
+    in place: ``np.partition(values, k)[k]`` by quickselect (Hoare partition, median of
+    three pivots). Written out because Numba compiles ``np.partition`` slowly (~5 s)."""
+    lo, hi = 0, values.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        for a, b in ((lo, mid), (lo, hi), (mid, hi)):  # order values[lo] <= values[mid] <= values[hi]
+            if values[b] < values[a]:
+                values[a], values[b] = values[b], values[a]
+        pivot = values[mid]
+        left, right = lo, hi
+        while left <= right:
+            while values[left] < pivot:
+                left += 1
+            while pivot < values[right]:
+                right -= 1
+            if left <= right:
+                values[left], values[right] = values[right], values[left]
+                left += 1
+                right -= 1
+        if k <= right:  # now values[lo..right] <= pivot <= values[left..hi], equal between
+            hi = right
+        elif k >= left:
+            lo = left
+        else:
+            return values[k]
+    return values[k]
+
+
+@jit
 def sample_uniform(rng, n_arms, out):
     """Fill ``out`` uniformly: with replacement if len(out) > n_arms, else distinct."""
     if out.shape[0] > n_arms:
@@ -101,7 +133,9 @@ def softmax(scores, temperature, out):
     """out = softmax(scores / temperature), computed stably (max subtracted).
 
     Scores that overflowed to +inf (e.g. a huge exploration bonus) share all the mass,
-    uniformly, as the limit of the formula does; all -inf gives the uniform law."""
+    uniformly, as the limit of the formula does; all -inf gives the uniform law. A run of
+    equal scores (e.g. unseen arms) reuses the last exponential: the same numbers as
+    computing each, at the cost of a comparison."""
     top = scores.max()
     if math.isinf(top):
         count = 0
@@ -111,9 +145,13 @@ def softmax(scores, temperature, out):
             out[k] = 1.0 / count if scores[k] == top else 0.0
         return
     total = 0.0
+    last_score = last_exp = np.nan
     for k in range(scores.shape[0]):
-        out[k] = math.exp((scores[k] - top) / temperature)
-        total += out[k]
+        if scores[k] != last_score:
+            last_score = scores[k]
+            last_exp = math.exp((last_score - top) / temperature)
+        out[k] = last_exp
+        total += last_exp
     for k in range(scores.shape[0]):
         out[k] /= total
 

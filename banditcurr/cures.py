@@ -38,20 +38,28 @@ def _update(params, n_arms, f, i, arms, rewards, offsets):
 
 
 @jit
-def _log_weight(params, alpha, beta, arm):
-    """sigma_x / tau_x, the log of prompt x's unnormalised sampling weight."""
-    p_hat = alpha[arm] / (alpha[arm] + beta[arm])
+def _log_weights(params, alpha, beta, out):
+    """out[x] = sigma_x / tau_x, the log of prompt x's unnormalised sampling weight, for
+    posteriors ``alpha``, ``beta`` (float64, (n,) each; out float64 (n,)).
+
+    Prompts with the same (alpha, beta) have the same weight, so a run of equal
+    posteriors (at large K mostly unseen prompts, Beta(1, 1)) reuses the last value:
+    the same numbers as computing each, without their divisions and square roots."""
     tau = params[_TEMPERATURE]
-    if params[_SCALE_BY_SUCCESSES] != 0.0:
-        tau *= alpha[arm]
-    return math.sqrt(p_hat * (1.0 - p_hat)) / tau
+    scale = params[_SCALE_BY_SUCCESSES] != 0.0
+    last_alpha = last_beta = last_weight = np.nan
+    for x in range(out.shape[0]):
+        if alpha[x] != last_alpha or beta[x] != last_beta:
+            last_alpha, last_beta = alpha[x], beta[x]
+            p_hat = last_alpha / (last_alpha + last_beta)
+            last_weight = math.sqrt(p_hat * (1.0 - p_hat)) / (tau * last_alpha if scale else tau)
+        out[x] = last_weight
 
 
 @jit
 def _probs(params, n_arms, f, i, out):
     alpha, beta = _views(params, n_arms, f, i)
-    for k in range(n_arms):
-        out[k] = _log_weight(params, alpha, beta, k)
+    _log_weights(params, alpha, beta, out)
     softmax(out, 1.0, out)
     mix_uniform(out, params[_UNIFORM_MIX])
 
@@ -64,8 +72,7 @@ def _sample_pool(params, n_arms, f, i, rng, out, pool_size):
     candidates = np.empty(pool_size, dtype=np.int64)
     sample_distinct(rng, n_arms, candidates)
     weights = np.empty(pool_size)
-    for c in range(pool_size):
-        weights[c] = _log_weight(params, alpha, beta, candidates[c])
+    _log_weights(params, alpha[candidates], beta[candidates], weights)
     softmax(weights, 1.0, weights)
     mix_uniform(weights, params[_UNIFORM_MIX])
     picks = np.empty(out.shape[0], dtype=np.int64)

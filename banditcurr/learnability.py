@@ -11,7 +11,7 @@ from ._jit import jit
 from ._params import MAX_POOL_RATIO, Param
 from ._posterior import PRIOR_HIGH, PRIOR_LOW, beta_update, check_posterior_state
 from ._rng import sample_distinct, uniform
-from ._sampling import mix_uniform, sample_from_probs
+from ._sampling import mix_uniform, sample_from_probs, select_kth
 from .base import Kernels, Scheduler
 
 # params layout (order of Learnability.params)
@@ -131,7 +131,7 @@ def select_largest(rng, keys, batch, out):
     the tied ones drawn (``sample_distinct`` over the ties in position order).
     O(len(keys) + batch log batch)."""
     n = keys.shape[0]
-    cut = -np.partition(-keys, batch - 1)[batch - 1]  # the batch-th largest key
+    cut = -select_kth(-keys, batch - 1)  # the batch-th largest key
     above = np.empty(batch, dtype=np.int64)
     n_above = 0
     n_tied = 0

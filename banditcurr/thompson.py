@@ -14,6 +14,7 @@ from ._posterior import (POSTERIOR_FIELDS, PRIOR_HIGH, PRIOR_LOW, beta_draw, bet
                          beta_setup, beta_update, check_posterior_state, log_beta_norm, posterior_sizes,
                          posterior_views)
 from ._rng import sample_distinct
+from ._sampling import select_kth
 from .base import Kernels, Scheduler
 
 # params layout (order of Thompson.params)
@@ -63,7 +64,7 @@ def select_smallest(keys, batch, out):
         order = np.argsort(keys, kind="mergesort")
         out[:] = order[:batch]
         return
-    cut = np.partition(keys, batch - 1)[batch - 1]
+    cut = select_kth(keys.copy(), batch - 1)
     chosen = np.empty(batch, dtype=np.int64)
     count = 0
     for j in range(n):
@@ -167,7 +168,8 @@ def _nodes(unique_alpha, unique_beta, aim):
                 if d < top:
                     nodes[count] = d
                     count += 1
-    nodes = np.sort(nodes[:count])
+    nodes = nodes[:count]
+    nodes = nodes[np.argsort(nodes, kind="mergesort")]  # np.sort, with the sort compiled above
     keep = np.empty(count, dtype=np.bool_)
     keep[0] = True
     for m in range(1, count):

@@ -1,7 +1,7 @@
 """Core benchmark: every registered scheduler, its Numba path against its NumPy twin.
 
     python -m benchmarks.core [--json [PATH]] [--schedulers a,b] [--repeats N] [--sizes 12,1000000]
-                              [--knapsack] [--gate mixed --gate band --gate std:lo=0.4,hi=0.5]
+                              [--full-k] [--knapsack] [--gate mixed --gate band --gate std:lo=0.4,hi=0.5]
 
 One step is what a GRPO loop does with a scheduler: ``update`` with a batch of B = 128
 groups of G = 16 rewards, then ``sample(128)``. The Numba path goes through the public
@@ -14,7 +14,8 @@ Cases: K = 12 (distribution level: each slot its own draw) and K = 1,000,000 (pr
 level: distinct prompts). At K = 1,000,000 some presets need an option, printed with
 the case: dump-ucb keeps a window of K x W floats, so W = 8 instead of 300; the
 Beta-posterior samplers score a candidate pool of 8 B prompts (their prompt-level
-mode) instead of all K. Twins too slow for the requested repeats run fewer timed
+mode) instead of all K; ``--full-k`` drops that pool, so they score all K prompts
+each step as their presets do. Twins too slow for the requested repeats run fewer timed
 steps within a time budget (3 s a case; the count is printed), and a twin whose single
 step passes 10 s is abandoned and reported so (TSCL's twin enumerates every joint draw
 of its windows: exact, but only for a few arms).
@@ -54,9 +55,14 @@ LARGE_K_OPTIONS = {
 }
 
 
-def options_for(name, n_arms):
+def options_for(name, n_arms, full_k=False):
+    """(options, note) of ``name`` at ``n_arms``; ``full_k`` keeps the preset's all-K
+    sampling instead of a candidate pool."""
     if n_arms >= 100_000 and name in LARGE_K_OPTIONS:
-        return LARGE_K_OPTIONS[name]
+        options, note = LARGE_K_OPTIONS[name]
+        if not (full_k and "pool_ratio" in options):
+            return options, note
+        return {}, "preset, all K (--full-k)"
     return {}, "preset"
 
 
@@ -136,8 +142,8 @@ def time_steps(step, steps, max_steps, budget_s=None, step_limit_s=None):
     return statistics.median(times) * 1e6, len(times), draws
 
 
-def run_case(name, n_arms, repeats):
-    options, note = options_for(name, n_arms)
+def run_case(name, n_arms, repeats, full_k=False):
+    options, note = options_for(name, n_arms, full_k)
     scheduler = bc.make(name, n_arms=n_arms, seed=0, **options)
     twin = twin_of(scheduler)
     steps = feedback(n_arms, WARMUP + repeats)
@@ -224,6 +230,8 @@ def main(argv=None):
                         help="comma-separated registered names (default: all)")
     parser.add_argument("--sizes", default="12,1000000", help="comma-separated numbers of arms K")
     parser.add_argument("--repeats", type=int, default=200, help="timed steps per case (default 200)")
+    parser.add_argument("--full-k", action="store_true",
+                        help="at K >= 100,000 score all K prompts (no candidate pool) where the preset does")
     parser.add_argument("--knapsack", action="store_true",
                         help="also time bc.allocate_knapsack against its twin (32 prompts, budget 256, cap 64)")
     parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
@@ -239,7 +247,7 @@ def main(argv=None):
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     sizes = [int(k) for k in args.sizes.split(",")]
     results = []
-    cases = [(run_case, (name, n_arms, args.repeats)) for n_arms in sizes for name in names]
+    cases = [(run_case, (name, n_arms, args.repeats, args.full_k)) for n_arms in sizes for name in names]
     if args.knapsack:
         cases.append((run_knapsack_case, (args.repeats,)))
     for spec in args.gate:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from banditcurr import _rng
-from banditcurr._sampling import sample_from_probs
+from banditcurr._sampling import sample_from_probs, select_kth
 from naive import Xoshiro
 from naive import sample_from_probs as twin_sample_from_probs
 
@@ -48,3 +48,16 @@ def test_distinct_draws_follow_successive_sampling(n_arms, batch):
         sample_from_probs(state, p, out)
         first[out[0]] += 1
     assert stats.chisquare(first, 4000 * p).pvalue > 1e-6
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.sampled_from([-2.0, -0.0, 0.0, 0.5, 1.0, 3.0]) | st.floats(-1e6, 1e6), min_size=1,
+                       max_size=60), data=st.data())
+def test_select_kth_is_the_kth_smallest(values, data):
+    """select_kth = np.sort(values)[k] (equal as numbers: -0.0 == 0.0), with many ties,
+    and leaves a permutation of the values."""
+    values = np.array(values)
+    k = data.draw(st.integers(0, len(values) - 1))
+    scratch = values.copy()
+    assert select_kth(scratch, k) == np.sort(values)[k]
+    np.testing.assert_array_equal(np.sort(scratch), np.sort(values))
