@@ -123,9 +123,9 @@ class TrainConfig:
     gate: str = _f("dynamic-sampling", "with dynamic_sampling: the gate, a banditcurr.Gate spec: 'dynamic-sampling' "
                    "(rewards not all equal, DAPO), 'band' or 'band:lo=0.25,hi=0.75' (pass rate in the band, arXiv "
                    "2504.03380), 'std:lo=X,hi=Y' (the group's reward std in the band)", "grpo")
-    gate_metric: str = _f("reward", "what the gate and the screen read: 'reward' (the training reward) or 'success' "
-                          "(1 if reward >= success_threshold, else 0: the verifier's raw success; use it when "
-                          "rewards are shaped: filtering on a shaped reward is reported to wreck training)", "grpo")
+    gate_metric: str = _f("success", "what the gate and the screen read: 'success' (1 if reward >= success_threshold, "
+                          "else 0: the verifier's raw success, as DAPO filters on accuracy; filtering on a shaped "
+                          "reward is reported to wreck training) or 'reward' (the training reward)", "grpo")
     screening: int = _f(0, "SPEED-RL screening (arXiv 2506.09016): N_init rollouts per prompt first, the other "
                         "group_size - N_init only for prompts whose screen is mixed (on gate_metric); screened-out "
                         "prompts are fed to the scheduler and counted, never trained; refills as dynamic_sampling "

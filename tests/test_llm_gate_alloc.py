@@ -73,7 +73,7 @@ def _record_updates(monkeypatch):
 
 def test_gate_drops_zero_variance_groups_and_trains_a_full_batch(model_dir, tmp_path, monkeypatch):
     calls = _record_updates(monkeypatch)
-    config = _config(model_dir, tmp_path, dynamic_sampling=True, max_refill_rounds=20)
+    config = _config(model_dir, tmp_path, dynamic_sampling=True, max_refill_rounds=20, gate_metric="reward")
     result = train(config)
     steps = [r for r in result.history if r["step"] > 0]
     assert len(steps) == 3
@@ -206,7 +206,7 @@ def test_band_gate_reads_the_raw_success_not_the_graded_reward(model_dir, tmp_pa
 def test_screening_counts_every_rollout_and_trains_screened_in_prompts_only(model_dir, tmp_path, monkeypatch):
     calls = _record_updates(monkeypatch)
     batches = _record_batches(monkeypatch)
-    config = _config(model_dir, tmp_path, screening=2, max_refill_rounds=3)
+    config = _config(model_dir, tmp_path, screening=2, max_refill_rounds=3, gate_metric="reward")  # graded level 2
     result = train(config)
     steps = [r for r in result.history if r["step"] > 0]
     ours = [c for c in calls if c[0] is result.scheduler]
