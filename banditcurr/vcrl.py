@@ -73,7 +73,7 @@ def _probs(params, n_arms, f, i, out):
         total += priority[k]
     rho = params[_REPLAY_RATIO] if total > 0.0 else 0.0
     for k in range(n_arms):
-        out[k] = (1.0 - rho) / n_arms + (rho * priority[k] / total if total > 0.0 else 0.0)
+        out[k] = (1.0 - rho) / n_arms + (rho * (priority[k] / total) if total > 0.0 else 0.0)
 
 
 @jit

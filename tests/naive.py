@@ -1007,7 +1007,7 @@ class NaiveVcrl:
         total = sum(self.priority.tolist())
         if total == 0.0:
             return np.full(self.k, 1.0 / self.k)
-        return (1.0 - self.rho) / self.k + self.rho * self.priority / total
+        return (1.0 - self.rho) / self.k + self.rho * (self.priority / total)
 
     def sample(self, rng, batch):
         if batch > self.k:

@@ -103,3 +103,14 @@ def assert_pool_mode_distinct_reproducible_fast(make, group_size=16, update_each
     resumed.load_state_dict(state)
     resumed.update(first, rewards)
     np.testing.assert_array_equal(resumed.sample(128), steps[0])
+
+
+def assert_same_state(a, b):
+    """Two state dicts equal entry by entry, arrays byte for byte (same dtype and shape)."""
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], np.ndarray):
+            assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
+            assert a[key].tobytes() == b[key].tobytes(), key
+        else:
+            assert a[key] == b[key], key

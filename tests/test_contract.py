@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import banditcurr as bc
+from streams import assert_same_state
 
 NAMES = bc.available()
 SETTINGS = settings(max_examples=8, deadline=None)
@@ -70,17 +71,6 @@ def run_stream(scheduler, stream, rng):
         rewards, offsets = random_feedback(rng, arms, stream["ragged"], stream["binary"])
         scheduler.update(arms, rewards, offsets)
     return draws
-
-
-def assert_same_state(a, b):
-    """Two state dicts equal entry by entry, arrays byte for byte."""
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
-            assert a[key].tobytes() == b[key].tobytes(), key
-        else:
-            assert a[key] == b[key], key
 
 
 def assert_valid_probs(p, n_arms):

@@ -12,7 +12,8 @@ from scipy import stats
 
 import banditcurr as bc
 from naive import NaiveGreso
-from streams import assert_matches_twin, assert_pool_mode_distinct_reproducible_fast, binary_or_real, random_feedback
+from streams import (assert_matches_twin, assert_pool_mode_distinct_reproducible_fast, assert_same_state, binary_or_real,
+                     random_feedback)
 
 OPTIONS = [
     {},
@@ -129,10 +130,7 @@ def test_loading_a_bad_state_is_refused_and_changes_nothing(name, value, message
     state[name] = value
     with pytest.raises(ValueError, match=re.escape(message)):
         s.load_state_dict(state)
-    after = s.state_dict()
-    for key in before:
-        if isinstance(before[key], np.ndarray):
-            np.testing.assert_array_equal(before[key], after[key])
+    assert_same_state(before, s.state_dict())
 
 
 def test_doc_example_runs_as_written(capsys):

@@ -37,6 +37,7 @@ import banditcurr as bc
 from banditcurr._checks import REWARD_LIMIT
 from banditcurr._params import MAX_SIZE
 from banditcurr.base import Scheduler
+from streams import assert_same_state
 
 NAMES = bc.available()
 PLAIN = [name for name in NAMES if name != "two-level"]
@@ -188,15 +189,6 @@ def construct(name, n_arms, kwargs):
     return s
 
 
-def same_state(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            assert a[key].dtype == b[key].dtype and a[key].tobytes() == b[key].tobytes(), key
-        else:
-            assert a[key] == b[key], key
-
-
 # -- the properties ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module", autouse=True)
@@ -232,7 +224,7 @@ def test_bad_or_huge_sizes_are_refused_clearly(name, n_arms):
         before = s.state_dict()
         with pytest.raises((ValueError, TypeError), match="'batch_size'"):
             s.sample(batch)
-        same_state(before, s.state_dict())
+        assert_same_state(before, s.state_dict())
         CASES["sample: refused"] += 1
 
 
@@ -283,7 +275,7 @@ def test_tampered_state_is_refused_or_harmless(name, data):
         s.load_state_dict(tampered)
     except (ValueError, TypeError) as error:
         assert "state" in str(error), f"{what}: unclear error {error}"
-        same_state(before, s.state_dict())  # a rejected call changes no state
+        assert_same_state(before, s.state_dict())  # a rejected call changes no state
         CASES["load_state_dict: refused"] += 1
         return
     CASES["load_state_dict: accepted"] += 1
@@ -306,7 +298,7 @@ def test_bad_feedback_is_refused_without_state_change(name, data):
     before = s.state_dict()
     with pytest.raises((ValueError, TypeError), match="'rewards'"):
         s.update(arms, bad)
-    same_state(before, s.state_dict())
+    assert_same_state(before, s.state_dict())
     CASES["update: refused"] += 1
     check_probs(s)
 

@@ -104,3 +104,15 @@ def test_doc_example_runs_as_written(capsys):
     page = (Path(__file__).resolve().parent.parent / "docs" / "schedulers" / "vcrl.md").read_text()
     exec(re.findall(r"```python\n(.*?)```", page, re.S)[-1], {})
     assert float(capsys.readouterr().out) > 0.35
+
+
+def test_probabilities_sum_to_one_with_a_subnormal_bank():
+    """rho * priority / total underflowed to 0 for a subnormal priority (found by
+    tests/test_reliability.py's tampered states): probs summed to 1 - rho."""
+    s = bc.make("vcrl", n_arms=3, seed=0)
+    state = s.state_dict()
+    state["priority"] = np.array([5e-324, 0.0, 5e-324])
+    s.load_state_dict(state)
+    p = s.probs()
+    assert abs(p.sum() - 1.0) < 1e-12
+    np.testing.assert_allclose(p, [0.5 / 3 + 0.25, 0.5 / 3, 0.5 / 3 + 0.25])
