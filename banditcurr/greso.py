@@ -80,13 +80,17 @@ def _update(params, n_arms, f, i, arms, rewards, offsets):
 
 @jit
 def _power_floor(base, exponent, floor):
-    """max(base^exponent, floor) by repeated multiplication (exact IEEE steps, stopped
-    once below the floor: at most log(floor) / log(base) products)."""
+    """max(base^exponent, floor) by repeated multiplication (exact IEEE steps), stopped
+    once below the floor or at a fixed point (base 1, a product rounded back to itself,
+    or 0): bounded work for any exponent, a streak of 2^62 included."""
     value = 1.0
     for _ in range(exponent):
         if value < floor:
             break
-        value *= base
+        product = value * base
+        if product == value:
+            break
+        value = product
     return max(value, floor)
 
 
@@ -199,7 +203,7 @@ class Greso(Scheduler):
         Param("p_step", 0.01, "float", low=0.0, high=1.0, doc="change of p_easy, p_hard per update"),
         Param("p_min", 0.05, "float", low=0.0, high=1.0, doc="lower bound of p_easy, p_hard"),
         Param("p_max", 0.95, "float", low=0.0, high=1.0, doc="upper bound of p_easy, p_hard"),
-        Param("keep_floor", 0.01, "float", low=0.0, high=1.0,
+        Param("keep_floor", 0.01, "float", low=0.0, low_open=True, high=1.0,
               doc="a zero-variance prompt is kept with probability >= keep_floor"),
         Param("pool_ratio", 8, "int", low=1, high=MAX_POOL_RATIO, none_means=0,
               doc="prompt level: scan a uniform pool of pool_ratio * B prompts; None = all K"),

@@ -902,8 +902,8 @@ class NaiveGreso:
     def keep(self, arm):
         streak, p = (self.easy[arm], self.p_easy) if self.easy[arm] else (self.hard[arm], self.p_hard)
         value = 1.0
-        for _ in range(streak):  # p^streak, stopped below the floor
-            if value < self.floor:
+        for _ in range(streak):  # p^streak, stopped below the floor or at a fixed point
+            if value < self.floor or value * p == value:
                 break
             value *= p
         return max(value, self.floor) if streak else 1.0

@@ -20,7 +20,7 @@ OPTIONS = [
     {"pool_ratio": None, "p_start": 0.9, "p_step": 0.2},
     {"pool_ratio": 1, "keep_floor": 0.2, "easy_share": 0.9},
     {"target_zero_variance": 1.0, "p_min": 0.0, "p_max": 1.0, "p_step": 0.3, "threshold": 0.0},
-    {"pool_ratio": 2, "keep_floor": 0.0, "p_start": 0.05, "target_zero_variance": 0.0},
+    {"pool_ratio": 2, "keep_floor": 1e-300, "p_start": 0.05, "target_zero_variance": 0.0},
 ]
 
 
@@ -85,7 +85,7 @@ def test_skipped_prompts_are_skipped_at_the_stated_rate():
 
 
 def test_batch_is_filled_from_the_skipped_when_the_pool_runs_out():
-    s = bc.make("greso", n_arms=50, seed=1, pool_ratio=1, keep_floor=0.0, p_start=0.05, p_min=0.0)
+    s = bc.make("greso", n_arms=50, seed=1, pool_ratio=1, keep_floor=1e-300, p_start=0.05, p_min=0.0)
     for _ in range(30):
         s.update(np.arange(50), np.ones((50, 2)))  # every prompt solved 30 times: keep ~ 0
     for _ in range(20):
@@ -137,3 +137,19 @@ def test_doc_example_runs_as_written(capsys):
     page = (Path(__file__).resolve().parent.parent / "docs" / "schedulers" / "greso.md").read_text()
     exec(re.findall(r"```python\n(.*?)```", page, re.S)[-1], {})
     assert float(capsys.readouterr().out) > 0.5  # uniform: 0.2
+
+
+def test_a_huge_streak_costs_bounded_work():
+    """p^k by repeated products stops at a fixed point: a (tampered) streak of 2^62 with
+    p = 1 once looped 2^62 times inside probs() (found by the tampered-state property)."""
+    s = bc.make("greso", n_arms=2, seed=0, p_min=0.0, p_max=1.0, p_start=1.0)
+    state = s.state_dict()
+    state["easy_streak"] = np.array([2**62, 0])
+    s.load_state_dict(state)
+    np.testing.assert_array_equal(s.probs(), [0.5, 0.5])
+    assert len(s.sample(2)) == 2
+
+
+def test_a_zero_keep_floor_is_refused():
+    with pytest.raises(ValueError, match="keep_floor"):
+        bc.make("greso", n_arms=2, keep_floor=0.0)

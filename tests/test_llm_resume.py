@@ -285,7 +285,7 @@ def test_allocation_and_gate_rows_say_what_was_trained(model_dir, tmp_path):
     """Skipped prompts (CurES allocation) get rows without rollouts; the gate's dropped
     groups are rows with trained = false; every rolled-out group is in the ledger."""
     gated = train(_config(model_dir, tmp_path / "gate", steps=2, eval_every=0, dynamic_sampling=True,
-                          max_refill_rounds=2))
+                          max_refill_rounds=2, gate_metric="reward"))  # level 2's graded rewards are mixed
     frame = ledger.read(tmp_path / "gate" / "ledger")
     for record in gated.history:
         rows = frame[frame["step"] == record["step"]]
