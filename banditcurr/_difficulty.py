@@ -29,6 +29,13 @@ def label_range(difficulty):
     return low, high
 
 
+@jit
+def write_index_labels(n_arms, f):
+    """The default labels d_k = k into the ``difficulty`` field, f[:n_arms]."""
+    for k in range(n_arms):
+        f[k] = k
+
+
 def check_difficulty(owner, difficulty, n_arms):
     """``difficulty`` as a float64 array (n_arms,) of finite labels within
     +-MAX_DIFFICULTY, or a clear error naming the argument."""

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ._difficulty import MAX_DIFFICULTY, DifficultyScheduler, label_range
+from ._difficulty import MAX_DIFFICULTY, DifficultyScheduler, label_range, write_index_labels
 from ._jit import jit
 from ._params import Param
 from ._sampling import sample_from_probs
@@ -54,9 +54,7 @@ def _start(params, n_arms, f, i):
 
 @jit
 def _init(params, n_arms, f, i):
-    difficulty, target = _views(params, n_arms, f, i)
-    for k in range(n_arms):
-        difficulty[k] = k
+    write_index_labels(n_arms, f)
     _start(params, n_arms, f, i)
 
 
