@@ -7,7 +7,8 @@ params and calls their kernels through the ``*_leaf`` verbs here; the leaf kind 
 plain scheduler is its position in ``KINDS`` (the same number as
 ``banditcurr._registry.kind_of``, since composites come last in the list). Composites
 cannot nest: Numba cannot type a chain that calls itself. The simulator does not use
-these chains; it compiles only the scheduler it runs (``banditcurr._compiled``).
+these chains; its engine takes the scheduler's kernels as first-class functions
+(``banditcurr._compiled``).
 """
 
 from . import adarft, cures, dump_ucb, e2h, exp3s, greso, learnability, plr, retire, sec, thompson, tscl, uniform, vcrl

@@ -31,7 +31,7 @@ SCHEDULER_MODULES = ["uniform", "dump_ucb", "cures", "sec", "exp3s", "tscl", "pl
 PRESETS = {"sfl": ("learnability", {"uniform_mix": 0.5})}
 
 REGISTRY = {}
-KERNELS = []  # kind -> Kernels; the simulator's compiled dispatch reads it (banditcurr._compiled)
+KERNELS = []  # kind -> Kernels
 MODULES = []  # kind -> module
 
 

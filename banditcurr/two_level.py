@@ -5,7 +5,7 @@ top-level scheduler (any plain registered scheduler over the D distributions) pi
 each batch slot's distribution; the inner scheduler of that distribution (one instance
 per distribution, all of the same kind and hyperparameters) picks the prompt. The pair
 is ONE scheduler with the usual contract and kernels, so the simulator runs it compiled
-like any other (its kind is ``banditcurr._dispatch.TWO_LEVEL``).
+like any other (its kernels are first-class functions of the engine, ``banditcurr._compiled``).
 
 Layout (all built in Python by ``TwoLevel`` and read by the kernels):
 

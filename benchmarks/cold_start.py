@@ -22,27 +22,23 @@ about half its CPU time). ``--baseline DIR`` runs the same commands with
 it as banditcurr/sims and banditcurr/llm), alternating with the current code so that
 both see the same load.
 
-Measured 2026-12-04 on the shared 2-core machine (one repeat each; ``baseline``: the
-code before the compile workers and locked cache saves, commit 00539f9):
+Measured 2026-12-04, 23:22 UTC, on the shared 2-core machine at load average 1.5-2
+(``--repeats 3 --baseline DIR``, medians; ``baseline``: commit d113403, which compiled
+one engine per scheduler with its kernels inside; ``current``: the engine takes the
+kernels and the allocation as first-class functions and is compiled once):
 
-=====================  ========  ============================  ===========================
-run                    load      current: cold / warm          baseline: cold / warm
-=====================  ========  ============================  ===========================
-make, quiet            0.2       7.0 s (7.1 CPU) / 0.7 s       (same code path)
-make                   3.7       8.5 s (7.0 CPU) / 1.6 s       14.1 s (7.0 CPU) / 1.6 s
-demo, quiet (before)   0.2-1.1   --                            63.2 s (72.7 CPU) / 13.8 s (23.6 CPU)
-demo                   6-10      397.7 s (120.3 CPU) / 45.1 s  225.4 s (115.4 CPU) / 39.7 s
-demo                   4-5       198.8 s (111.9 CPU) / 25.1 s  232.6 s (115.5 CPU) / 37.7 s
-=====================  ========  ============================  ===========================
+=====  ===================================  ===================================
+run    current: cold / warm                 baseline: cold / warm
+=====  ===================================  ===================================
+make   6.4 s (6.6 CPU) / 0.7 s              6.5 s (6.7 CPU) / 0.7 s
+demo   28.7 s (52.5 CPU) / 12.3 s (21.9)    56.1 s (95.4 CPU) / 12.2 s (21.9)
+=====  ===================================  ===================================
 
-``make`` meets its target (<= 10 s) in CPU seconds and, at load 3.7, in wall seconds.
-The demo's target (cold <= 2 x warm + 15 s) was missed at every load measured: on the
-quiet machine by 63.2 s against 42.6 s before the workers, which were then measured
-only under load, where the two orders of the same pair disagree (the load moved
-during the minutes each run takes). The compile costs ~48 CPU s on a quiet machine
-(profile: ``run_seeds`` ~4 s per kind, thompson's kernels ~10 s, learnability's ~6 s,
-dump-ucb's ~4 s, the shared helpers ~10 s with the first kind); the workers add ~12 CPU
-s (the shared helpers once per worker, their imports).
+Both targets are met by the current code (demo: 28.7 s against 2 x 12.3 + 15 = 39.7
+s); the baseline missed the demo's by 17 s. The subprocesses run outside the checkout
+(their working directory is the temporary folder): run from the repository root, a
+``-m`` module would import the checkout's ``banditcurr/`` ahead of ``PYTHONPATH`` and
+time the current code under both labels (the first attempt at the figures above did).
 """
 
 import argparse
@@ -65,8 +61,10 @@ def timed(command, cache_dir, out_dir, pythonpath=None):
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.makedirs(os.path.dirname(cache_dir), exist_ok=True)
+    start = time.perf_counter()  # run outside the checkout: its banditcurr/ would shadow PYTHONPATH's
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=os.path.dirname(cache_dir))
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:

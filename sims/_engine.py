@@ -13,19 +13,20 @@ dispatch (all schedulers' kernels); measured here it tripled the engine's cold c
 
 One training step of one seed (``_step``):
 
-1. the scheduler samples B arms (``banditcurr._compiled.sample_any`` by integer
-   kind, compiled for that kind only; kind ``FIXED_KIND`` draws from fixed weights
-   held in ``params``);
+1. the scheduler samples B arms: its ``sample`` kernel, passed to ``run_seeds`` as a
+   first-class function (``banditcurr._compiled``), so the engine is compiled once for
+   every scheduler (``fixed_sample`` draws from fixed weights held in ``params``);
 2. arms become prompts: at prompt level the arm is the prompt, at distribution level
    a prompt is drawn uniformly from the distribution's training pool;
-3. ``_group_sizes`` gives each group its number of rollouts: G, or CurES's Neyman
-   allocation of the same budget (from the scheduler's posterior, or from the true p),
-   or Knapsack-RL's (``banditcurr.knapsack``, from the posterior mean or the true p);
+3. ``group_sizes`` (an argument, as the kernels: ``GROUP_SIZES``) gives each group its
+   number of rollouts: G, or CurES's Neyman allocation of the same budget (from the
+   scheduler's posterior, or from the true p), or Knapsack-RL's (``banditcurr.knapsack``,
+   from the posterior mean or the true p);
    groups given none are dropped, the rest of the step works on ragged groups
    through ``offsets``;
 4. G Bernoulli rollouts per prompt with p = sigmoid(loadings[c] . theta - delta)
    (``bernoulli_group``, from the learner's stream);
-5. the scheduler's update sees (arms, rewards, offsets) as from the public API;
+5. the scheduler's ``update`` kernel sees (arms, rewards, offsets) as from the public API;
    With SPEED-RL screening (``SCREENING`` = N_init > 0, ``_screen``) each prompt first
    gets N_init rollouts and only those with mixed screens get the other G - N_init;
 6. the post-rollout gate keeps groups for training (``GATE_NONE``: all;
@@ -52,7 +53,6 @@ import math
 import numpy as np
 from numba import njit
 
-from banditcurr._compiled import sample_any, update_any
 from banditcurr._feedback import ADVANTAGE_EPS
 from banditcurr._jit import JIT_OPTIONS, jit
 from banditcurr._rng import next_u64, normal, uniform
@@ -60,15 +60,8 @@ from banditcurr._sampling import sample_from_probs
 from banditcurr.allocation import _allocate, _state_posterior_sigma, _success_sigma
 from banditcurr.knapsack import _allocate_knapsack
 
-# Helpers that reach the scheduler dispatch are inlined into ``run_seeds``: Numba
-# re-optimises the whole linked dispatch (every scheduler's kernels) once per compiled
-# function that calls it, so one such function keeps the cold compile short.
-_inline = njit(inline="always", **JIT_OPTIONS)
-
 _TWO_POW_53 = 9007199254740992.0
 _U11 = np.uint64(11)
-
-FIXED_KIND = -1  # a static curriculum: params are the sampling probabilities
 
 # settings_f (float64) and settings_i (int64) layouts
 LEARNING_RATE, FORGETTING, SATURATION, CONFIDENCE, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, MEMORIZATION, \
@@ -287,40 +280,53 @@ def bernoulli_group(rng, p, rewards, start, stop):
 
 
 @jit
-def _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma):
-    """Rollouts per group, written to sizes[:count]; a group may get 0 (not rolled out).
+def fixed_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma):
+    """``ALLOCATION_FIXED``: G rollouts for each of the first ``count`` groups, in sizes[:count].
 
-    ``ALLOCATION_FIXED``: G each. Otherwise CurES's Neyman allocation of the budget
-    count x G (``banditcurr.allocation._allocate``: G_x proportional to sigma_x, at least
-    2 for a prompt that gets any, 0 for a saturated one) with sigma_x = sqrt(p(1 - p)) of
-    the scheduler's Beta posterior (``ALLOCATION_POSTERIOR``, for the kinds whose state
-    starts with alpha, beta) or of the learner's true p (``ALLOCATION_ORACLE``, the bound
-    a perfect estimate would give). ``ALLOCATION_KNAPSACK_*``: Knapsack-RL's exact
-    allocation of the same budget, at most ``KNAPSACK_MAX_FACTOR`` G per prompt, from the
-    posterior mean alpha / (alpha + beta) or from the true p.
+    This and the two allocations below are the engine's ``group_sizes`` argument, a
+    first-class function like the scheduler's kernels (``GROUP_SIZES``): the engine
+    compiles none of them, a run compiles the one it uses. Each writes sizes[:count];
+    a group may get 0 (not rolled out).
     """
+    for b in range(count):
+        sizes[b] = settings_i[GROUP_SIZE]
+
+
+@jit
+def neyman_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma):
+    """CurES's Neyman allocation of the budget count x G (``banditcurr.allocation._allocate``:
+    G_x proportional to sigma_x, at least 2 for a prompt that gets any, 0 for a saturated
+    one) with sigma_x = sqrt(p(1 - p)) of the scheduler's Beta posterior
+    (``ALLOCATION_POSTERIOR``, for the schedulers whose state starts with alpha, beta) or
+    of the learner's true p (``ALLOCATION_ORACLE``, the bound a perfect estimate would give)."""
     group_size = settings_i[GROUP_SIZE]
-    allocation = settings_i[ALLOCATION]
-    if allocation == ALLOCATION_FIXED:
-        for b in range(count):
-            sizes[b] = group_size
-        return
-    if allocation == ALLOCATION_KNAPSACK_POSTERIOR or allocation == ALLOCATION_KNAPSACK_ORACLE:
-        for b in range(count):  # sigma holds the success rates here
-            if allocation == ALLOCATION_KNAPSACK_POSTERIOR:
-                alpha, beta = f[arms[b]], f[n_arms + arms[b]]
-                sigma[b] = alpha / (alpha + beta)
-            else:
-                sigma[b] = probs[b]
-        _allocate_knapsack(sigma[:count], count * group_size, MIN_GROUP_SIZE,
-                           min(KNAPSACK_MAX_FACTOR * group_size, count * group_size), sizes[:count])
-        return
-    if allocation == ALLOCATION_POSTERIOR:
+    if settings_i[ALLOCATION] == ALLOCATION_POSTERIOR:
         _state_posterior_sigma(f, n_arms, arms[:count], settings_f[SATURATION], settings_f[CONFIDENCE],
                                sigma[:count])
     else:
         _success_sigma(probs[:count], settings_f[SATURATION], sigma[:count])
     _allocate(sigma[:count], count * group_size, MIN_GROUP_SIZE, 0, sizes[:count])
+
+
+@jit
+def knapsack_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma):
+    """Knapsack-RL's exact allocation of the budget count x G, at most
+    ``KNAPSACK_MAX_FACTOR`` G per prompt, from the posterior mean alpha / (alpha + beta)
+    (``ALLOCATION_KNAPSACK_POSTERIOR``) or from the true p (``ALLOCATION_KNAPSACK_ORACLE``)."""
+    group_size = settings_i[GROUP_SIZE]
+    for b in range(count):  # sigma holds the success rates here
+        if settings_i[ALLOCATION] == ALLOCATION_KNAPSACK_POSTERIOR:
+            alpha, beta = f[arms[b]], f[n_arms + arms[b]]
+            sigma[b] = alpha / (alpha + beta)
+        else:
+            sigma[b] = probs[b]
+    _allocate_knapsack(sigma[:count], count * group_size, MIN_GROUP_SIZE,
+                       min(KNAPSACK_MAX_FACTOR * group_size, count * group_size), sizes[:count])
+
+
+#: allocation code -> the engine's ``group_sizes`` function
+GROUP_SIZES = {ALLOCATION_FIXED: fixed_sizes, ALLOCATION_POSTERIOR: neyman_sizes, ALLOCATION_ORACLE: neyman_sizes,
+               ALLOCATION_KNAPSACK_POSTERIOR: knapsack_sizes, ALLOCATION_KNAPSACK_ORACLE: knapsack_sizes}
 
 
 @jit
@@ -360,19 +366,21 @@ def _passes(gate, successes, size, low, high):
     return low <= math.sqrt(p * (1.0 - p)) <= high
 
 
-@_inline
-def _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw):
-    """The scheduler's next ``n_draw`` arms, written to draw[:n_draw]."""
-    out = draw[:n_draw]
-    if kind == FIXED_KIND:
-        sample_from_probs(sched_rng, params, out)
-    else:
-        sample_any(kind, params, n_arms, f, i, sched_rng, out)
+@jit
+def fixed_sample(params, n_arms, f, i, rng, out):
+    """The ``sample`` kernel of a static curriculum: ``params`` are the sampling
+    probabilities (``sims.FixedSchedule``); it keeps no state."""
+    sample_from_probs(rng, params, out)
 
 
-@_inline
-def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f, i, sched_rng, learn_rng,
-          work, record_counts, trace):
+@jit
+def fixed_update(params, n_arms, f, i, arms, rewards, offsets):
+    """The ``update`` kernel of a static curriculum: nothing to learn."""
+
+
+@jit
+def _step(world, settings_f, settings_i, sample, update, group_sizes, params, n_arms, skills, extra, f, i,
+          sched_rng, learn_rng, work, record_counts, trace):
     """One training step of one seed; returns (rollouts, zero-variance groups,
     generated groups, summed reward).
 
@@ -411,7 +419,7 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
         need = batch_size - n_kept
         if refill and distinct:  # draw past the arms used so far
             n_draw = min(n_arms, n_used + need)
-            _draw(kind, params, n_arms, f, i, sched_rng, draw, n_draw)
+            sample(params, n_arms, f, i, sched_rng, draw[:n_draw])
             count = 0
             for x in range(n_draw):
                 arm = draw[x]
@@ -425,7 +433,7 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
                 continue
         else:
             count = need
-            _draw(kind, params, n_arms, f, i, sched_rng, arms, count)
+            sample(params, n_arms, f, i, sched_rng, arms[:count])
         for b in range(count):
             if settings_i[PROMPT_LEVEL] == 1:
                 prompts[b] = arms[b]
@@ -436,7 +444,7 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
                 probs[b] = sigmoid(base[train_dist[prompts[b]]] - train_difficulty[prompts[b]] + memo[prompts[b]])
             else:
                 probs[b] = sigmoid(base[train_dist[prompts[b]]] - train_difficulty[prompts[b]])
-        _group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma)
+        group_sizes(settings_f, settings_i, n_arms, f, arms, probs, count, sizes, sigma)
         rolled = 0  # groups with rollouts, moved to the front; offsets over them
         offsets[0] = 0
         for b in range(count):
@@ -460,8 +468,7 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
                 trace[2][n_traced + b] = np.int64(sums[b])
                 trace[3][n_traced + b] = sizes[b]
                 trace[4][n_traced + b] = 0 if refill else 1
-        if kind != FIXED_KIND:
-            update_any(kind, params, n_arms, f, i, arms[:count], rewards[:total], offsets[:count + 1])
+        update(params, n_arms, f, i, arms[:count], rewards[:total], offsets[:count + 1])
         n_rollouts += total
         n_groups += count
         for b in range(count):
@@ -489,10 +496,14 @@ def _step(world, settings_f, settings_i, kind, params, n_arms, skills, extra, f,
 
 
 @jit
-def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, state, records, trace,
-              s_start, s_stop, t_start, t_stop):
+def run_seeds(world, eval_slot, settings_f, settings_i, sample, update, group_sizes, params, n_arms, state, records,
+              trace, s_start, s_stop, t_start, t_stop):
     """Advance seeds s_start..s_stop-1 from step t_start to t_stop (exclusive).
 
+    sample, update: the scheduler's kernels (or ``fixed_sample``, ``fixed_update``) and
+    group_sizes: one of ``GROUP_SIZES``, all three first-class functions
+    (``banditcurr._compiled``), so one compiled engine serves every scheduler and
+    allocation; params: the scheduler's packed hyperparameters;
     state = (skills (S, M), f (S, n_float), i (S, n_int), sched_rng (S, 4), learn_rng (S, 4),
     extra (S, X): Adam moments and memorisation logits, ``extra_layout``);
     records = (accuracy (S, E, C), zero_variance (S, T), arm_counts (S, T, C) int64,
@@ -522,8 +533,8 @@ def run_seeds(world, eval_slot, settings_f, settings_i, kind, params, n_arms, st
             evaluate(loadings, skills[s], eval_difficulty, exp_eval, accuracy[s, 0])
         for t in range(t_start, t_stop):
             n_roll, n_zero, n_groups, reward_sum = _step(
-                world, settings_f, settings_i, kind, params, n_arms, skills[s], extra[s], f[s], i[s],
-                sched_rng[s], learn_rng[s], work, arm_counts[s, t],
+                world, settings_f, settings_i, sample, update, group_sizes, params, n_arms, skills[s], extra[s], f[s],
+                i[s], sched_rng[s], learn_rng[s], work, arm_counts[s, t],
                 (trace[0][s, t], trace[1][s, t], trace[2][s, t], trace[3][s, t], trace[4][s, t]))
             zero_variance[s, t] = n_zero / n_groups
             rollouts[s, t] = n_roll + (rollouts[s, t - 1] if t > 0 else 0)

@@ -24,9 +24,8 @@ import numba
 import numpy as np
 
 import banditcurr as bc
-from banditcurr._compiled import is_cached, specialise
+from banditcurr._compiled import compile_caller, compile_kernel, is_cached, kernel_types
 from banditcurr._params import argument, check_arguments, check_memory, pack_params
-from banditcurr._registry import kind_of
 from banditcurr._rng import spawn_states
 from banditcurr.allocation import has_posterior
 from banditcurr.gates import parse_gate
@@ -236,7 +235,6 @@ def prepare(scenario, scheduler, *, seeds=100, steps=None, batch_size=None, grou
                 raise TypeError(f"The 'warm_start' argument of simulate must be a dict of Scheduler.warm_start's "
                                 f"arguments (arms, successes, trials, decay). Got {type(warm_start).__name__}.")
             template.warm_start(**warm_start)
-        kind_of(template)  # raises if the scheduler has no compiled kind
         _check_memory(label, level, n_arms, seeds, template.kernels.sizes(template._params, n_arms))
     if allocation == "posterior" and (isinstance(template, FixedSchedule) or not has_posterior(template)):
         with_posterior = [n for n in bc.available() if bc.REGISTRY[n][0].keeps_posterior]
@@ -357,55 +355,109 @@ def uses_posterior(template):
     return not isinstance(template, FixedSchedule) and has_posterior(template)
 
 
-def compile_engine(setup):
-    """Compile the engine for ``setup``'s scheduler (or load it from Numba's cache)
-    without running a step: the first thing the first ``simulate`` of it does. The
-    engine is compiled once per scheduler kind, with only that scheduler's kernels."""
-    specialise(_engine.run_seeds, _engine_arguments(setup, False) + (0, 0, 0, 0), 4)
+def compile_engine(setup, parts=("kernels", "engine")):
+    """Compile ``setup``'s scheduler kernels and the engine (or load them from Numba's
+    cache) without running a step: the first thing the first ``simulate`` of it does.
+    The engine takes the kernels as first-class functions (``banditcurr._compiled``): it
+    is compiled once for every scheduler, each scheduler's kernels once. ``parts``: the
+    parts to compile ("kernels", "engine")."""
+    _compile(_engine_arguments(setup, False), parts)
+
+
+def _compile(arguments, parts=("kernels", "engine")):
+    """``_engine.run_seeds`` compiled for ``arguments``' types (loaded from the cache when
+    it can be), the kernels of ``arguments`` first (``parts``: see ``compile_engine``);
+    under ``NUMBA_DISABLE_JIT=1`` the plain function."""
+    kernels, signature = _engine_signature(arguments)
+    if "kernels" in parts:
+        for verb, kernel in kernels.items():
+            compile_kernel(kernel, signature[KERNEL_POSITIONS[verb]])
+    if "engine" in parts:
+        return compile_caller(_engine.run_seeds, signature)
 
 
 def engine_cached(setup):
-    """Whether :func:`compile_engine` of ``setup`` would load the engine, not compile it."""
-    return is_cached(_engine.run_seeds, _engine_arguments(setup, False) + (0, 0, 0, 0), 4)
+    """Whether :func:`compile_engine` of ``setup`` would load the engine and kernels, not compile them."""
+    return not _cold_parts(setup)[0]
+
+
+def _cold_parts(setup):
+    """(the parts of ``setup`` to compile, the keys that tell equal parts of other
+    setups: the engine's signature, the kernels themselves)."""
+    kernels, signature = _engine_signature(_engine_arguments(setup, False))
+    cold = [] if all(is_cached(kernel, signature[KERNEL_POSITIONS[verb]].signature.args)
+                     for verb, kernel in kernels.items()) else ["kernels"]
+    cold += [] if is_cached(_engine.run_seeds, signature) else ["engine"]
+    return cold, {"kernels": tuple(kernels.values()), "engine": signature}
+
+
+#: run_seeds' arguments that are first-class functions: the scheduler's kernels, the allocation
+KERNEL_POSITIONS = {"sample": 4, "update": 5, "group_sizes": 6}
+
+
+def _engine_signature(arguments):
+    """({verb: function}, the Numba types of ``run_seeds``' arguments: ``arguments``, the
+    functions typed as first-class functions, then the seed and step bounds)."""
+    settings_f, settings_i, params, state = arguments[2], arguments[3], arguments[7], arguments[9]
+    f_row = state[1][0]
+    function_types = kernel_types(params, f_row, state[2][0], state[3][0])
+    int_row, float_row = numba.types.Array(numba.types.int64, 1, "C"), numba.types.Array(numba.types.float64, 1, "C")
+    function_types["group_sizes"] = numba.types.FunctionType(numba.types.none(
+        numba.typeof(settings_f), numba.typeof(settings_i), numba.types.int64, numba.typeof(f_row), int_row,
+        float_row, numba.types.int64, int_row, float_row))
+    functions = {verb: arguments[position] for verb, position in KERNEL_POSITIONS.items()}
+    signature = [numba.typeof(value) if position not in KERNEL_POSITIONS.values() else None
+                 for position, value in enumerate(arguments)] + [numba.types.int64] * 4
+    for verb, position in KERNEL_POSITIONS.items():
+        signature[position] = function_types[verb]
+    return functions, tuple(signature)
 
 
 def compile_engines(labels, setups, workers=None, before_each=None):
-    """(label, callable) jobs for ``banditcurr._jit.compile_with_notice`` that compile the
-    engines of ``setups``, one per label, as the first ``simulate`` of each would.
+    """(label, callable) jobs for ``banditcurr._jit.compile_with_notice`` that compile
+    what the runs of ``setups`` need, one job per label, as the first ``simulate`` of each would.
 
-    On a cold cache the kinds' compiles are independent: with more than one engine to
-    compile and more than one CPU they run in ``workers`` (default: the CPU count)
-    fresh processes, which write Numba's disk cache (saves are locked, see
-    ``banditcurr._jit``); each job waits for its engine's process, then loads the
-    engine from the cache. ``before_each`` is called first in every job and while it
-    waits (the CLI checks for Ctrl-C there). Call the jobs, then ``close`` (the second return value)
-    in a ``finally``: it ends the processes, at once if the jobs were cut short.
+    On a cold cache the parts are independent: the engine (once for all setups of the
+    same types) and each scheduler's kernels. With more than one part to compile and
+    more than one CPU they run in ``workers`` (default: the CPU count) fresh processes,
+    the engine first (the longest), which write Numba's disk cache (saves are locked,
+    see ``banditcurr._jit``); each job waits for the parts of its setup, then loads them
+    from the cache. ``before_each`` is called first in every job and while it waits
+    (the CLI checks for Ctrl-C there). Call the jobs, then ``close`` (the second return
+    value) in a ``finally``: it ends the processes, at once if the jobs were cut short.
     """
     before_each = before_each or (lambda: None)
-    cold = [setup for setup in setups if not engine_cached(setup)]
-    workers = min(len(cold), workers or os.cpu_count() or 1)
+    tasks, needs = {}, []  # (part, key) -> the setup to compile it from; each setup's keys
+    for setup in setups:
+        cold, keys = _cold_parts(setup)
+        needs.append([(part, keys[part]) for part in cold])
+        for part in cold:
+            tasks.setdefault((part, keys[part]), setup)
+    ordered = sorted(tasks, key=lambda task: task[0] != "engine")
+    workers = min(len(ordered), workers or os.cpu_count() or 1)
     if workers < 2:
         return [(label, lambda setup=setup: (before_each(), compile_engine(setup)))
                 for label, setup in zip(labels, setups)], lambda: None
     import multiprocessing
 
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts)
-    compiling = {id(setup): pool.apply_async(compile_engine, (setup,)) for setup in cold}
+    compiling = {task: pool.apply_async(compile_engine, (tasks[task], (task[0],))) for task in ordered}
 
-    def job(setup):
+    def job(setup, needed):
         before_each()
-        if id(setup) in compiling:
-            while not compiling[id(setup)].ready():
-                compiling[id(setup)].wait(0.2)
+        for task in needed:
+            while not compiling[task].ready():
+                compiling[task].wait(0.2)
                 before_each()
-            compiling[id(setup)].get()  # raises the worker's error, if any
+            compiling[task].get()  # raises the worker's error, if any
         compile_engine(setup)
 
     def close():
         pool.terminate()  # the jobs are done, or were cut short: no need to wait
         pool.join()
 
-    return [(label, lambda setup=setup: job(setup)) for label, setup in zip(labels, setups)], close
+    return [(label, lambda setup=setup, needed=needed: job(setup, needed))
+            for label, setup, needed in zip(labels, setups, needs)], close
 
 
 def _ignore_interrupts():
@@ -422,10 +474,11 @@ def _engine_arguments(setup, trace):
     settings_f, settings_i = engine_settings(setup)
     template = setup.template
     if isinstance(template, FixedSchedule):
-        kind, params = _engine.FIXED_KIND, np.array(template.weights, dtype=np.float64)
-        f0, i0 = np.zeros(0), np.zeros(0, dtype=np.int64)
+        sample, update = _engine.fixed_sample, _engine.fixed_update
+        params, f0, i0 = np.array(template.weights, dtype=np.float64), np.zeros(0), np.zeros(0, dtype=np.int64)
     else:
-        kind, params, f0, i0 = kind_of(template), template._params, template._f, template._i
+        sample, update = template.kernels.sample, template.kernels.update
+        params, f0, i0 = template._params, template._f, template._i
     sched_rng, learn_rng = streams(setup.seed, seeds)
     n_adam, n_memo = _engine.extra_layout(settings_f, settings_i, sc.n_skills, sc.n_prompts)
     state = (np.tile(sc.init_skills, (seeds, 1)), np.tile(f0, (seeds, 1)), np.tile(i0, (seeds, 1)),
@@ -437,8 +490,8 @@ def _engine_arguments(setup, trace):
     records = (np.zeros((seeds, len(setup.eval_steps), n_dists)), np.zeros((seeds, steps)),
                np.zeros((seeds, steps, n_dists), dtype=np.int64), np.zeros((seeds, steps), dtype=np.int64),
                np.zeros((seeds, steps)))
-    return (world, setup.eval_slot, settings_f, settings_i, kind, params, setup.n_arms, state, records,
-            trace_arrays)
+    return (world, setup.eval_slot, settings_f, settings_i, sample, update, _engine.GROUP_SIZES[settings_i[
+        _engine.ALLOCATION]], params, setup.n_arms, state, records, trace_arrays)
 
 
 def _run_numba(setup, threads, progress, trace=False):
@@ -447,8 +500,8 @@ def _run_numba(setup, threads, progress, trace=False):
     n_threads = max(1, min(seeds, threads or default_threads()))
     bounds = np.linspace(0, seeds, n_threads + 1).astype(np.int64)  # contiguous seed blocks
     arguments = _engine_arguments(setup, trace)
-    records, trace_arrays = arguments[8], arguments[9]
-    run_seeds = specialise(_engine.run_seeds, arguments + (0, 0, 0, 0), 4)  # compiled for this kind only
+    records, trace_arrays = arguments[10], arguments[11]
+    run_seeds = _compile(arguments)
 
     def advance(block, t_start, t_stop):
         run_seeds(*arguments, bounds[block], bounds[block + 1], t_start, t_stop)

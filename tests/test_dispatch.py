@@ -1,7 +1,8 @@
 """The compiled dispatch, checked on every registered scheduler (composites included).
 
-``banditcurr._compiled`` (what the simulator calls, one compile per kind) and, for the
-plain schedulers, the generated runtime-kind chains of ``banditcurr._dispatch`` (what
+A compiled caller that takes a scheduler's kernels as first-class functions
+(``banditcurr._compiled``: how the simulator's engine calls them) and, for the plain
+schedulers, the generated runtime-kind chains of ``banditcurr._dispatch`` (what
 two-level calls) must run the very kernels of the class: same draws, same state, same
 probabilities, on a random feedback stream. And ``_dispatch.py`` must be what the
 generator writes from the registry's list today.
@@ -14,7 +15,7 @@ import pytest
 
 import banditcurr as bc
 from banditcurr import _dispatch, _gen_dispatch, _registry
-from banditcurr._compiled import init_any, probs_any, sample_any, specialise, update_any
+from banditcurr._compiled import argument_types, compile_caller, kernel_types
 from numba import njit
 
 NAMES = bc.available()
@@ -22,26 +23,35 @@ N_ARMS = 7
 
 
 # Not disk-cached (unlike banditcurr's ``jit``): Numba would key a cache of a function
-# defined here on this file alone, and reuse it after the kernels it inlines changed.
+# defined here on this file alone, and reuse it after the kernels it calls changed.
 @njit
-def _compiled_step(kind, params, n_arms, f, i, rng, out, rewards, offsets, p):
+def _kernel_step(sample, update, probs, params, n_arms, f, i, rng, out, rewards, offsets, p):
     """sample (into out), update with the drawn arms, probs: as the class's verbs do."""
-    sample_any(kind, params, n_arms, f, i, rng, out)
-    update_any(kind, params, n_arms, f, i, out, rewards, offsets)
-    probs_any(kind, params, n_arms, f, i, p)
+    sample(params, n_arms, f, i, rng, out)
+    update(params, n_arms, f, i, out, rewards, offsets)
+    probs(params, n_arms, f, i, p)
 
 
 @njit
-def _compiled_init(kind, params, n_arms, f, i):
-    init_any(kind, params, n_arms, f, i)
+def _kernel_init(init, params, n_arms, f, i):
+    init(params, n_arms, f, i)
 
 
-def _compiled(kind, *args):
-    """``_compiled_step`` compiled for ``kind`` (how the simulator calls its engine)."""
-    specialise(_compiled_step, (kind, *args), 0)(kind, *args)
+def _first_class(caller, verbs, kernels, *args):
+    """Call ``caller`` compiled with ``kernels``' ``verbs`` as first-class functions (as
+    the simulator's engine takes them), then ``args``."""
+    params, _, f, i = args[:4]
+    function_types = kernel_types(params, f, i, np.zeros(4, np.uint64))
+    signature = tuple(function_types[verb] for verb in verbs) + argument_types(args)
+    compile_caller(caller, signature)(*(getattr(kernels, verb) for verb in verbs), *args)
 
 
-def _leaf_step(kind, params, n_arms, f, i, rng, out, rewards, offsets, p):
+def _through_pointers(scheduler, *args):
+    _first_class(_kernel_step, ("sample", "update", "probs"), scheduler.kernels, *args)
+
+
+def _leaf_step(scheduler, params, n_arms, f, i, rng, out, rewards, offsets, p):
+    kind = _dispatch.KINDS.index(scheduler.kernels)
     _dispatch.sample_leaf(kind, params, n_arms, f, i, rng, out)
     _dispatch.update_leaf(kind, params, n_arms, f, i, out, rewards, offsets)
     _dispatch.probs_leaf(kind, params, n_arms, f, i, p)
@@ -53,7 +63,7 @@ def make_pair(name, seed):
     return bc.make(name, N_ARMS, seed=seed, **kwargs), bc.make(name, N_ARMS, seed=seed, **kwargs)
 
 
-def run_stream(name, step, kind):
+def run_stream(name, step):
     """Drive the class and ``step`` side by side on a random ragged stream at both
     sides of the batch rule; every draw, state array and probability must agree."""
     rng = np.random.default_rng(abs(hash(name)) % 2**32)
@@ -66,7 +76,7 @@ def run_stream(name, step, kind):
         cls_side.update(arms, rewards, offsets)
         out, p = np.empty(batch, dtype=np.int64), np.empty(N_ARMS)
         s = kernel_side
-        step(kind, s._params, N_ARMS, s._f, s._i, s._rng, out, rewards, offsets, p)
+        step(s, s._params, N_ARMS, s._f, s._i, s._rng, out, rewards, offsets, p)
         np.testing.assert_array_equal(out, arms)
         np.testing.assert_array_equal(p, cls_side.probs())
         np.testing.assert_array_equal(kernel_side._f, cls_side._f)
@@ -75,23 +85,21 @@ def run_stream(name, step, kind):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_compiled_dispatch_gives_the_class_results(name):
-    run_stream(name, _compiled, _registry.kind_of(bc.REGISTRY[name][0]))
+def test_first_class_kernels_give_the_class_results(name):
+    run_stream(name, _through_pointers)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if bc.REGISTRY[n][0].kernels in _dispatch.KINDS])
 def test_generated_leaf_dispatch_gives_the_class_results(name):
-    kind = _dispatch.KINDS.index(bc.REGISTRY[name][0].kernels)
-    assert kind == _registry.kind_of(bc.REGISTRY[name][0])  # one numbering
-    run_stream(name, _leaf_step, kind)
+    assert _dispatch.KINDS.index(bc.REGISTRY[name][0].kernels) == _registry.kind_of(bc.REGISTRY[name][0])
+    run_stream(name, _leaf_step)  # one numbering
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_compiled_init_gives_a_fresh_state(name):
+def test_first_class_init_gives_a_fresh_state(name):
     fresh, used = make_pair(name, seed=2)
     used.update(used.sample(3), np.ones((3, 2)))
-    arguments = (_registry.kind_of(used), used._params, N_ARMS, used._f, used._i)
-    specialise(_compiled_init, arguments, 0)(*arguments)
+    _first_class(_kernel_init, ("init",), used.kernels, used._params, N_ARMS, used._f, used._i)
     np.testing.assert_array_equal(used._f, fresh._f)
     np.testing.assert_array_equal(used._i, fresh._i)
 

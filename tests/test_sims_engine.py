@@ -1,6 +1,7 @@
 """The simulator's engines: exact learner kernels, statistical agreement of the compiled
 and NumPy engines, a one-arm curriculum, reproducibility, the DAPO gate, metrics."""
 
+import dataclasses
 import importlib
 
 import numpy as np
@@ -135,9 +136,10 @@ def test_numpy_engine_is_reproducible(small):
 
 
 def test_compile_engines_in_worker_processes_then_the_runs_load_them(small, monkeypatch):
-    """The CLI's cold-cache path: engines compiled (here: loaded, the cache is warm) in
-    two worker processes, then loaded by the jobs in order; each job checks for Ctrl-C
-    first and while it waits. Warm engines are loaded in this process, no workers."""
+    """The CLI's cold-cache path: the engine and the kernels compiled (here: loaded, the
+    cache is warm) in two worker processes, then loaded by the jobs in order; each job
+    checks for Ctrl-C first and while it waits. Warm parts are loaded in this process,
+    no workers."""
     simulate_module = importlib.import_module("banditcurr.sims.simulate")  # sims.simulate is the function
     setups = [prepare(small, name, seeds=2, steps=3) for name in ("uniform", "dump-ucb")]
     for setup in setups:
@@ -146,7 +148,8 @@ def test_compile_engines_in_worker_processes_then_the_runs_load_them(small, monk
     jobs, close = simulate_module.compile_engines(["a", "b"], setups, workers=2)
     close()
     assert [label for label, _ in jobs] == ["a", "b"]  # warm: no pool was started
-    monkeypatch.setattr(simulate_module, "engine_cached", lambda setup: False)
+    real = simulate_module._cold_parts  # as if cold: the engine once, each scheduler's kernels, in 2 workers
+    monkeypatch.setattr(simulate_module, "_cold_parts", lambda setup: (["kernels", "engine"], real(setup)[1]))
     checks = []
     jobs, close = simulate_module.compile_engines(["a", "b"], setups, workers=2, before_each=lambda: checks.append(1))
     try:
@@ -157,6 +160,20 @@ def test_compile_engines_in_worker_processes_then_the_runs_load_them(small, monk
     assert len(checks) >= 2
     run = sims.simulate(small, "dump-ucb", seeds=2, steps=3)
     np.testing.assert_array_equal(run.accuracy, sims.simulate(small, "dump-ucb", seeds=2, steps=3).accuracy)
+
+
+def test_a_scheduler_registered_at_run_time_runs_in_the_engine(small, monkeypatch):
+    """The engine takes any scheduler's kernels as first-class functions: a class added
+    with bc.REGISTRY[name] = ... (its own Kernels object, no list entry, no kind) runs
+    compiled, with the results of the registered class whose kernels it shares."""
+
+    class Stray(bc.DumpUCB):
+        name = "stray"
+        kernels = dataclasses.replace(bc.DumpUCB.kernels)
+
+    monkeypatch.setitem(bc.REGISTRY, "stray", (Stray, {}))
+    stray = sims.simulate(small, "stray", seeds=3, steps=6)
+    np.testing.assert_array_equal(stray.accuracy, sims.simulate(small, "dump-ucb", seeds=3, steps=6).accuracy)
 
 
 # -- every registered scheduler runs compiled, at both arm levels -------------------------
