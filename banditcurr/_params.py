@@ -100,22 +100,6 @@ class Param:
         return value
 
 
-def check_int(name, value, low=1, owner="", high=MAX_SIZE):
-    """``value`` as an int in [``low``, ``high``], or a TypeError/ValueError naming the
-    argument (and its ``owner``, e.g. "simulate", when given)."""
-    if type(value) is int and low <= value <= high:  # the common case, checked first
-        return value
-    where = f" of {owner}" if owner else ""
-    problem = f"The {name!r} argument{where} must be an int >= {low}. Got {value!r} instead."
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(problem)
-    if value < low:
-        raise ValueError(problem)
-    if value > high:
-        raise ValueError(f"The {name!r} argument{where} must be an int <= {high}. Got {value!r} instead.")
-    return int(value)
-
-
 def _machine_memory():
     """Bytes of physical memory (None where the platform does not say)."""
     try:
@@ -165,6 +149,15 @@ def check_arguments(owner, declarations, values):
             raise TypeError(param.problem(owner, value))
         checked[param.name] = value
     return plain_values(declarations, checked)
+
+
+def check_size(declaration, value, owner):
+    """``check_arguments`` for one size (an ``argument`` of kind "int" with a closed
+    ``low``), a plain int within its bounds accepted first: the public verbs check
+    ``batch_size`` on every call."""
+    if type(value) is int and declaration.low <= value <= declaration._high():
+        return value
+    return check_arguments(owner, (declaration,), {declaration.name: value})[declaration.name]
 
 
 def option_help(param, default=None):

@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from ._jit import jit
-from ._params import argument, check_arguments, check_int
+from ._params import argument, check_arguments
 from ._posterior import beta_cdf, log_beta_norm
 
 @jit
@@ -194,12 +194,26 @@ def _check_vector(name, values, low=None, high=None, low_open=False):
     return array
 
 
-def _check_budget(n, budget, min_size, max_size):
-    min_size = check_int("min_size", min_size, 1)
-    budget = check_int("budget", budget, min_size)
+#: The rollout budget of the allocation functions (``_check_budget``); budget and
+#: max_size must also be >= min_size.
+BUDGET_ARGUMENTS = (
+    argument("budget", "int", low=1, doc="rollouts to split, in all"),
+    argument("min_size", "int", low=1, doc="rollouts of a prompt that gets any, at least"),
+    argument("max_size", "int", low=1, none_means=0, doc="rollouts of one prompt, at most (None: no cap)"),
+)
+
+
+def _check_budget(n, budget, min_size, max_size, owner):
+    """(budget, min_size, max_size, 0 for None) checked for ``owner`` over ``n`` prompts."""
+    checked = check_arguments(owner, BUDGET_ARGUMENTS, {"budget": budget, "min_size": min_size,
+                                                        "max_size": max_size})
+    budget, min_size, max_size = checked["budget"], checked["min_size"], checked["max_size"]
+    for name, value in (("budget", budget), ("max_size", max_size)):
+        if value is not None and value < min_size:
+            raise ValueError(f"The {name!r} argument of {owner} must be an int >= min_size = {min_size}"
+                             f"{' or None' if name == 'max_size' else ''}. Got {value!r} instead.")
     if max_size is None:
         return budget, min_size, 0
-    max_size = check_int("max_size", max_size, min_size)
     n_needed = -(-budget // max_size)
     if n_needed > n or n_needed * min_size > budget:
         raise ValueError(
@@ -226,7 +240,7 @@ def allocate_by_weight(weights, budget, *, min_size=2, max_size=None):
     ``budget``, each 0 or within [min_size, max_size]. For any sigma, e.g. the
     gradient-norm sigma of the released CurES code. Returns int64 (n,)."""
     weights = _check_vector("weights", weights, low=0.0)
-    budget, min_size, max_size = _check_budget(weights.shape[0], budget, min_size, max_size)
+    budget, min_size, max_size = _check_budget(weights.shape[0], budget, min_size, max_size, "allocate_by_weight")
     out = np.empty(weights.shape[0], dtype=np.int64)
     _allocate(weights, budget, min_size, max_size, out)
     return out
@@ -240,7 +254,7 @@ def allocate_rollouts(success, budget, *, min_size=2, max_size=None, saturation=
     (weights 0.5, 0.3, 0, 0.4: shares 13.3, 8, 0, 10.7; the one left over goes to 10.7). Returns int64 (n,).
     """
     success = _check_vector("success", success, low=0.0, high=1.0)
-    budget, min_size, max_size = _check_budget(success.shape[0], budget, min_size, max_size)
+    budget, min_size, max_size = _check_budget(success.shape[0], budget, min_size, max_size, "allocate_rollouts")
     sigma = np.empty(success.shape[0])
     _success_sigma(success, _check_saturation(saturation, "allocate_rollouts"), sigma)
     out = np.empty(success.shape[0], dtype=np.int64)
@@ -267,7 +281,8 @@ def allocate_rollouts_posterior(alpha, beta, budget, *, min_size=2, max_size=Non
     checked = check_arguments("allocate_rollouts_posterior", (SATURATION, CONFIDENCE),
                               {"saturation": saturation, "confidence": confidence})
     saturation, confidence = checked["saturation"], checked["confidence"] or 0.0
-    budget, min_size, max_size = _check_budget(alpha.shape[0], budget, min_size, max_size)
+    budget, min_size, max_size = _check_budget(alpha.shape[0], budget, min_size, max_size,
+                                               "allocate_rollouts_posterior")
     sigma = np.empty(alpha.shape[0])
     _posterior_sigma(alpha, beta, saturation, float(confidence), sigma)
     out = np.empty(alpha.shape[0], dtype=np.int64)

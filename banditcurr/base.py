@@ -32,7 +32,7 @@ import numpy as np
 
 from ._checks import OffsetCache, check_feedback
 from ._jit import jit
-from ._params import Param, check_int, check_memory, pack_params, plain_values
+from ._params import Param, argument, check_memory, check_size, pack_params, plain_values
 from ._rng import seed_state
 
 # What a scheduler module needs (docs/contract.md, "Writing a new scheduler").
@@ -135,6 +135,8 @@ def state_array(name, state, view):
     return converted
 
 
+N_ARMS = argument("n_arms", "int", low=1, doc="arms: distributions or prompts")
+BATCH_SIZE = argument("batch_size", "int", low=1, doc="arms drawn by one sample() call")
 _LARGE_BATCH = 2**20  # above it, sample() checks that its arrays fit in memory
 _BATCH_BYTES = 32  # bytes per slot: the draws and the kernels' per-slot work arrays
 
@@ -185,7 +187,7 @@ class Scheduler:
     composite: ClassVar[bool] = False
 
     def __init__(self, n_arms, *, seed=None, **hyperparameters):
-        self.n_arms = check_int("n_arms", n_arms)
+        self.n_arms = check_size(N_ARMS, n_arms, type(self).__name__)
         known = {p.name: p.default for p in self.params}
         unknown = sorted(set(hyperparameters) - set(known))
         if unknown:
@@ -225,7 +227,7 @@ class Scheduler:
 
     def sample(self, batch_size):
         """Return ``batch_size`` arm ids (np.int64) to train on next."""
-        batch_size = check_int("batch_size", batch_size)
+        batch_size = check_size(BATCH_SIZE, batch_size, "sample")
         if batch_size > _LARGE_BATCH:
             check_memory(f"sample(batch_size={batch_size})", _BATCH_BYTES * batch_size)
         out = np.empty(batch_size, dtype=np.int64)
@@ -286,7 +288,7 @@ class Scheduler:
         if not isinstance(state, Mapping) or "n_arms" not in state or "hyperparameters" not in state:
             raise ValueError("The 'state' argument must be a dict from state_dict() (with 'n_arms' and "
                              "'hyperparameters' entries).")
-        scheduler = cls(check_int("n_arms", _plain(state["n_arms"])), seed=0,
+        scheduler = cls(check_size(N_ARMS, _plain(state["n_arms"]), "from_state_dict"), seed=0,
                         **cls._construction_arguments(state, _saved_hyperparameters(state["hyperparameters"])))
         scheduler.load_state_dict(state)
         return scheduler

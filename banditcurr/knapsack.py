@@ -119,7 +119,7 @@ def allocate_knapsack(success, budget, *, min_size=2, max_size=None):
     the largest InfoGain p (1 - p)^2; p = 0.9 has little to gain.
     """
     success = _check_vector("success", success, low=0.0, high=1.0)
-    budget, min_size, max_size = _check_budget(success.shape[0], budget, min_size, max_size)
+    budget, min_size, max_size = _check_budget(success.shape[0], budget, min_size, max_size, "allocate_knapsack")
     check_memory(f"allocate_knapsack over {success.shape[0]} prompts and a budget of {budget}",
                  8 * (success.shape[0] + 1) * (budget + 1), "Split the batch or lower the budget.")
     out = np.empty(success.shape[0], dtype=np.int64)

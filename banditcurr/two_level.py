@@ -27,8 +27,8 @@ import numpy as np
 from . import _dispatch
 from ._jit import jit
 from ._rng import categorical
-from ._params import argument, check_arguments, check_int, check_memory
-from .base import Kernels, Scheduler, state_sizes
+from ._params import argument, check_arguments, check_memory, check_size
+from .base import N_ARMS, Kernels, Scheduler, state_sizes
 
 _N_DISTS, _TOP_KIND, _INNER_KIND, _N_TOP, _N_INNER, _TOP_F, _TOP_I, _INNER_F, _INNER_I = range(9)
 _HEADER = 9
@@ -332,7 +332,7 @@ class TwoLevel(Scheduler):
 
     def __init__(self, n_arms, *, groups=None, top="dump-ucb", inner="uniform", top_params=None,
                  inner_params=None, seed=None):
-        n_arms = check_int("n_arms", n_arms)
+        n_arms = check_size(N_ARMS, n_arms, "TwoLevel")
         groups = _check_groups(groups, n_arms)
         sizes = np.bincount(groups)
         top_name, top_kind, top_instance = _resolve("top", top, top_params, len(sizes))

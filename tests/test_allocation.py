@@ -127,13 +127,13 @@ def test_callable_from_compiled_code_with_arrays():
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: allocate_rollouts([0.5], 1), ValueError, "'budget' argument must be an int >= 2. Got 1"),
-    (lambda: allocate_rollouts([0.5, 0.2], 2.0), TypeError, "'budget' argument must be an int"),
+    (lambda: allocate_rollouts([0.5], 1), ValueError, "'budget' argument of allocate_rollouts must be an int >= min_size = 2. Got 1"),
+    (lambda: allocate_rollouts([0.5, 0.2], 2.0), TypeError, "'budget' argument of allocate_rollouts must be an int"),
     (lambda: allocate_rollouts([0.5, 1.2], 8), ValueError, "'success' argument must hold finite values >= 0 and <= 1. Got 1.2 at index 1"),
     (lambda: allocate_rollouts([0.5, np.nan], 8), ValueError, "'success' argument must hold finite"),
     (lambda: allocate_rollouts([], 8), ValueError, "non-empty 1-D array"),
     (lambda: allocate_rollouts([0.5, 0.5], 40, max_size=16), ValueError, "cannot be split over 2 prompts"),
-    (lambda: allocate_rollouts([0.5], 8, max_size=1), ValueError, "'max_size' argument must be an int >= 2"),
+    (lambda: allocate_rollouts([0.5], 8, max_size=1), ValueError, "'max_size' argument of allocate_rollouts must be an int >= min_size = 2 or None. Got 1"),
     (lambda: allocate_rollouts([0.5], 8, saturation=0.5), ValueError, r"'saturation' argument of allocate_rollouts must be a float >= 0 and < 0.5"),
     (lambda: allocate_rollouts_posterior([1.0], [0.0], 8), ValueError, "'beta' argument must hold finite values > 0. Got 0.0"),
     (lambda: allocate_rollouts_posterior([1.0, 2.0], [1.0], 8), ValueError, "same shape"),

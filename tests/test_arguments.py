@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import banditcurr as bc
-from banditcurr import allocation, gates, ledger, sims, two_level
+from banditcurr import allocation, base, gates, ledger, sims, two_level
 from banditcurr._params import MAX_SIZE
 from banditcurr._posterior import DECAY
 from banditcurr.llm import config as train_config
@@ -56,6 +56,15 @@ FUNCTIONS = {
     "fill_batch": ("fill_batch", gates.FILL_BATCH_ARGUMENTS,
                    lambda **kw: bc.fill_batch(bc.make("uniform", 6, seed=0), rollout, **{"batch_size": 2, **kw}),
                    None),
+    "Scheduler": ("Uniform", (base.N_ARMS,), lambda **kw: bc.Uniform(**{"n_arms": 3, **kw}), None),
+    "sample": ("sample", (base.BATCH_SIZE,), lambda **kw: bc.make("uniform", 3, seed=0).sample(**{"batch_size": 2, **kw}),
+               None),
+    "allocate_by_weight": ("allocate_by_weight", allocation.BUDGET_ARGUMENTS,  # 8 prompts: max_size 1 fits
+                           lambda **kw: bc.allocate_by_weight(np.ones(8), **{"budget": 8, "min_size": 1, **kw}),
+                           None),
+    "allocate_knapsack": ("allocate_knapsack", allocation.BUDGET_ARGUMENTS,
+                          lambda **kw: bc.allocate_knapsack(np.full(8, 0.5), **{"budget": 8, "min_size": 1, **kw}),
+                          None),
     "allocate_rollouts": ("allocate_rollouts", (allocation.SATURATION,),
                           lambda **kw: bc.allocate_rollouts([0.5, 0.2], 8, **kw), None),
     "allocate_rollouts_posterior": ("allocate_rollouts_posterior", (allocation.SATURATION, allocation.CONFIDENCE),

@@ -67,7 +67,7 @@ def test_window_beyond_int64_is_refused(window):
 
 @pytest.mark.parametrize("n_arms", [2**62, 2**63])
 def test_huge_n_arms_is_refused_clearly(n_arms):
-    with pytest.raises(ValueError, match=rf"'n_arms' argument must be an int <= {2**40}. Got {n_arms}"):
+    with pytest.raises(ValueError, match=rf"'n_arms' argument of SEC must be an int >= 1 and <= {2**40}. Got {n_arms}"):
         bc.make("sec", n_arms=n_arms)
 
 
@@ -77,7 +77,7 @@ def test_memory_is_checked_before_allocating():
     with pytest.raises(ValueError, match=r"needs \d+ bytes"):
         bc.make("dump-ucb", n_arms=2**20, window=2**20)
     s = bc.make("sec", n_arms=3, seed=0)
-    with pytest.raises(ValueError, match=r"'batch_size' argument must be an int <= "):
+    with pytest.raises(ValueError, match=r"'batch_size' argument of sample must be an int >= 1 and <= "):
         s.sample(2**62)
     with pytest.raises(ValueError, match=r"sample\(batch_size=1099511627776\) needs \d+ bytes"):
         s.sample(2**40)
