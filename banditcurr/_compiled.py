@@ -7,7 +7,8 @@ scheduler's kernels as arguments and calls them by address:
     def loop(sample, update, params, n_arms, f, i, rng, out, ...):
         sample(params, n_arms, f, i, rng, out)
 
-    entry = compile_caller(loop, argument_types)   # kernel positions: kernel_type(...)
+    kernel = kernel_types(s._params, s._f, s._i, s._rng)  # {verb: FunctionType}
+    entry = compile_caller(loop, (kernel["sample"], kernel["update"], typeof(s._params), ...))
     entry(s.kernels.sample, s.kernels.update, s._params, ...)
 
 Numba types such an argument as ``types.FunctionType(signature)``: the loop is compiled
@@ -22,8 +23,10 @@ to compile in one process that way, 22.0 s this way (``docs/simulator.md``, firs
 run), with bit-identical results. An indirect call costs nanoseconds (measured: about
 9 ns); a kernel call does a whole batch.
 
-Numba marks first-class functions experimental and warns on each compile and call;
-the warning is silenced for this use (``_silence``). With ``NUMBA_DISABLE_JIT=1``
+Numba marks first-class functions experimental (since 0.49) and warns on each compile
+and call; the warning is silenced for this use (``_silence``), and the numba versions
+it runs on are bounded in pyproject.toml and checked by ``tests/test_dispatch.py``
+(every scheduler, through first-class kernels, against its class). With ``NUMBA_DISABLE_JIT=1``
 the kernels are plain Python functions and the loop calls them as such.
 """
 
@@ -96,7 +99,3 @@ def is_cached(function, argument_types):
     except (AttributeError, OSError, ValueError):  # a Numba without these internals
         return True
 
-
-def argument_types(args):
-    """Numba types of the values ``args`` (``typeof`` each)."""
-    return tuple(typeof(value) for value in args)

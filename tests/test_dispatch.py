@@ -15,8 +15,8 @@ import pytest
 
 import banditcurr as bc
 from banditcurr import _dispatch, _gen_dispatch, _registry
-from banditcurr._compiled import argument_types, compile_caller, kernel_types
-from numba import njit
+from banditcurr._compiled import compile_caller, compile_kernel, kernel_types
+from numba import njit, typeof
 
 NAMES = bc.available()
 N_ARMS = 7
@@ -42,7 +42,7 @@ def _first_class(caller, verbs, kernels, *args):
     the simulator's engine takes them), then ``args``."""
     params, _, f, i = args[:4]
     function_types = kernel_types(params, f, i, np.zeros(4, np.uint64))
-    signature = tuple(function_types[verb] for verb in verbs) + argument_types(args)
+    signature = tuple(function_types[verb] for verb in verbs) + tuple(typeof(value) for value in args)
     compile_caller(caller, signature)(*(getattr(kernels, verb) for verb in verbs), *args)
 
 
@@ -102,6 +102,16 @@ def test_first_class_init_gives_a_fresh_state(name):
     _first_class(_kernel_init, ("init",), used.kernels, used._params, N_ARMS, used._f, used._i)
     np.testing.assert_array_equal(used._f, fresh._f)
     np.testing.assert_array_equal(used._i, fresh._i)
+
+
+def test_a_kernel_that_returns_a_value_is_refused():
+    @njit
+    def returns_a_count(params, n_arms, f, i, rng, out):
+        return out.shape[0]
+
+    s = bc.make("uniform", 3, seed=0)
+    with pytest.raises(TypeError, match="returns int64; scheduler kernels return nothing"):
+        compile_kernel(returns_a_count, kernel_types(s._params, s._f, s._i, s._rng)["sample"])
 
 
 def test_generated_dispatch_is_up_to_date():
