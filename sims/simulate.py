@@ -371,33 +371,37 @@ def _compile(arguments, parts=("kernels", "engine")):
     kernels, signature = _engine_signature(arguments)
     if "kernels" in parts:
         for verb, kernel in kernels.items():
-            compile_kernel(kernel, signature[KERNEL_POSITIONS[verb]])
+            compile_kernel(kernel, signature[FUNCTION_ARGUMENTS[verb]])
     if "engine" in parts:
         return compile_caller(_engine.run_seeds, signature)
 
 
 def engine_cached(setup):
-    """Whether :func:`compile_engine` of ``setup`` would load the engine and kernels, not compile them."""
+    """Whether :func:`compile_engine` of ``setup`` would load the engine and the
+    functions it takes, not compile them."""
     return not _cold_parts(setup)[0]
 
 
 def _cold_parts(setup):
     """(the parts of ``setup`` to compile, the keys that tell equal parts of other
-    setups: the engine's signature, the kernels themselves)."""
+    setups): "kernels" (the engine's function arguments: the scheduler's kernels and
+    the allocation; key: the functions) and "engine" (key: its signature)."""
     kernels, signature = _engine_signature(_engine_arguments(setup, False))
-    cold = [] if all(is_cached(kernel, signature[KERNEL_POSITIONS[verb]].signature.args)
+    cold = [] if all(is_cached(kernel, signature[FUNCTION_ARGUMENTS[verb]].signature.args)
                      for verb, kernel in kernels.items()) else ["kernels"]
     cold += [] if is_cached(_engine.run_seeds, signature) else ["engine"]
     return cold, {"kernels": tuple(kernels.values()), "engine": signature}
 
 
-#: run_seeds' arguments that are first-class functions: the scheduler's kernels, the allocation
-KERNEL_POSITIONS = {"sample": 4, "update": 5, "group_sizes": 6}
+#: run_seeds' arguments that are first-class functions (position by name): the
+#: scheduler's kernels and the allocation, ``_engine.GROUP_SIZES``
+FUNCTION_ARGUMENTS = {"sample": 4, "update": 5, "group_sizes": 6}
 
 
 def _engine_signature(arguments):
-    """({verb: function}, the Numba types of ``run_seeds``' arguments: ``arguments``, the
-    functions typed as first-class functions, then the seed and step bounds)."""
+    """({name: function}, the Numba types of ``run_seeds``' arguments: ``arguments``,
+    the ``FUNCTION_ARGUMENTS`` typed as first-class functions, then the seed and step
+    bounds)."""
     settings_f, settings_i, params, state = arguments[2], arguments[3], arguments[7], arguments[9]
     f_row = state[1][0]
     function_types = kernel_types(params, f_row, state[2][0], state[3][0])
@@ -405,12 +409,10 @@ def _engine_signature(arguments):
     function_types["group_sizes"] = numba.types.FunctionType(numba.types.none(
         numba.typeof(settings_f), numba.typeof(settings_i), numba.types.int64, numba.typeof(f_row), int_row,
         float_row, numba.types.int64, int_row, float_row))
-    functions = {verb: arguments[position] for verb, position in KERNEL_POSITIONS.items()}
-    signature = [numba.typeof(value) if position not in KERNEL_POSITIONS.values() else None
-                 for position, value in enumerate(arguments)] + [numba.types.int64] * 4
-    for verb, position in KERNEL_POSITIONS.items():
-        signature[position] = function_types[verb]
-    return functions, tuple(signature)
+    name_at = {position: name for name, position in FUNCTION_ARGUMENTS.items()}
+    signature = tuple(function_types[name_at[position]] if position in name_at else numba.typeof(value)
+                      for position, value in enumerate(arguments)) + (numba.types.int64,) * 4
+    return {name: arguments[position] for name, position in FUNCTION_ARGUMENTS.items()}, signature
 
 
 def compile_engines(labels, setups, workers=None, before_each=None):
