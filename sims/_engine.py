@@ -8,8 +8,9 @@ random streams (scheduler, learner), so neither the chunking nor the thread coun
 changes a result.
 
 Why threads and not ``prange``: the parallel loop works the same, but Numba compiles a
-``prange`` function in three layers, each re-optimising the linked scheduler
-dispatch (all schedulers' kernels); measured here it tripled the engine's cold compile.
+``prange`` function in three layers, each re-optimising everything it links;
+measured here (when the engine still linked the scheduler dispatch) it tripled the
+engine's cold compile.
 
 One training step of one seed (``_step``):
 
@@ -51,10 +52,9 @@ N training prompts): see ``simulate.py``, which builds them.
 import math
 
 import numpy as np
-from numba import njit
 
 from banditcurr._feedback import ADVANTAGE_EPS
-from banditcurr._jit import JIT_OPTIONS, jit
+from banditcurr._jit import jit
 from banditcurr._rng import next_u64, normal, uniform
 from banditcurr._sampling import sample_from_probs
 from banditcurr.allocation import _allocate, _state_posterior_sigma, _success_sigma

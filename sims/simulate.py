@@ -376,12 +376,6 @@ def _compile(arguments, parts=("kernels", "engine")):
         return compile_caller(_engine.run_seeds, signature)
 
 
-def engine_cached(setup):
-    """Whether :func:`compile_engine` of ``setup`` would load the engine and the
-    functions it takes, not compile them."""
-    return not _cold_parts(setup)[0]
-
-
 def _cold_parts(setup):
     """(the parts of ``setup`` to compile, the keys that tell equal parts of other
     setups): "kernels" (the engine's function arguments: the scheduler's kernels and
